@@ -1,0 +1,257 @@
+package core
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/dunglas/httpsfv"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+)
+
+// ConnectOptions are the Go form of gowt_connect_options.
+type ConnectOptions struct {
+	Protocols     []string
+	HeaderNames   []string
+	HeaderValues  []string
+	SNI           string
+	Authority     string
+	Origin        string
+	NewConnection bool
+}
+
+// Connect starts a client session; events follow on cb.
+func (c *Context) Connect(rawURL string, opts ConnectOptions, cb any, appCtx uintptr) (*Session, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, errf(ErrInvalidArg, "URL %q is not https://host[:port]/path", rawURL)
+	}
+	if len(opts.HeaderNames) != len(opts.HeaderValues) {
+		return nil, errf(ErrInvalidArg, "header names and values differ in number")
+	}
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "443"
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return nil, errf(ErrInvalidArg, "bad port in %q", rawURL)
+	}
+	s := newSession(c, true, cb, appCtx)
+	s.ownsConn = true
+	if err := c.addSession(s); err != nil {
+		return nil, err
+	}
+	s.push(Event{Type: EvConnecting})
+	addr := net.JoinHostPort(host, port)
+	c.goSafe(func() { s.runClient(u, addr, opts) })
+	return s, nil
+}
+
+func (s *Session) runClient(u *url.URL, addr string, opts ConnectOptions) {
+	c := s.ctx
+	ctx, cancel := context.WithTimeout(s.doneCtx, c.cfg.HandshakeTimeout)
+	defer cancel()
+	wc, err := c.clientConn(ctx, addr, u.Hostname(), opts)
+	if err != nil {
+		s.finishRefused(0, err.Error())
+		return
+	}
+	s.mu.Lock()
+	s.conn = wc
+	s.mu.Unlock()
+	if err := wc.checkServerSettings(ctx); err != nil {
+		s.finishRefused(0, err.Error())
+		return
+	}
+	rs, err := wc.h3cli.OpenRequestStream(ctx)
+	if err != nil {
+		s.finishRefused(0, "opening the CONNECT stream: "+err.Error())
+		return
+	}
+	s.mu.Lock()
+	s.ctrl = rs
+	s.mu.Unlock()
+	s.wireID.Store(uint64(rs.StreamID()))
+	s.initFlowControl(wc.h3cli.Settings())
+	wc.addSession(s)
+	if s.ended() { // closed by the app meanwhile
+		rs.CancelWrite(h3RequestCanceled)
+		rs.CancelRead(h3RequestCanceled)
+		return
+	}
+
+	hdr := http.Header{}
+	for i, n := range opts.HeaderNames {
+		hdr.Add(n, opts.HeaderValues[i])
+	}
+	if len(opts.Protocols) > 0 {
+		list := httpsfv.List{}
+		for _, p := range opts.Protocols {
+			list = append(list, httpsfv.NewItem(p))
+		}
+		if v, err := httpsfv.Marshal(list); err == nil {
+			hdr.Set("Wt-Available-Protocols", v)
+		}
+	}
+	if opts.Origin != "" {
+		hdr.Set("Origin", opts.Origin)
+	}
+	authority := opts.Authority
+	if authority == "" {
+		authority = u.Host
+	}
+	req := &http.Request{Method: http.MethodConnect, Proto: protocolWebTransport,
+		Host: authority, URL: u, Header: hdr}
+	req = req.WithContext(s.doneCtx)
+	if err := rs.SendRequestHeader(req); err != nil {
+		s.finishError("sending CONNECT: " + err.Error())
+		return
+	}
+	rsp, err := rs.ReadResponse()
+	if err != nil {
+		s.finishError("reading the CONNECT response: " + err.Error())
+		return
+	}
+	if rsp.StatusCode < 200 || rsp.StatusCode > 299 {
+		_ = rs.Close()
+		s.finishRefused(rsp.StatusCode, rsp.Status)
+		return
+	}
+	proto := ""
+	if v := rsp.Header.Values("Wt-Protocol"); len(v) > 0 {
+		if it, err := httpsfv.UnmarshalItem(v); err == nil {
+			proto, _ = it.Value.(string)
+		}
+	}
+	s.mu.Lock()
+	if s.state == stClosed {
+		s.mu.Unlock()
+		return
+	}
+	s.protocol = proto
+	s.mu.Unlock()
+	ev := Event{Type: EvConnectAccepted, Protocol: proto}
+	s.push(ev)
+	s.run()
+}
+
+// clientConn finds a connection to share or dials a new one.
+func (c *Context) clientConn(ctx context.Context, addr, host string, opts ConnectOptions) (*wtConn, error) {
+	sni := opts.SNI
+	if sni == "" {
+		sni = host
+		if net.ParseIP(host) != nil {
+			sni = "localhost"
+		}
+	}
+	key := addr + "|" + sni
+	if !opts.NewConnection && c.cfg.MaxIncomingData > 0 {
+		c.mu.Lock()
+		for _, wc := range c.shared[key] {
+			if wc.qc.Context().Err() == nil {
+				c.mu.Unlock()
+				return wc, nil
+			}
+		}
+		c.mu.Unlock()
+	}
+	tr, err := c.clientTransport()
+	if err != nil {
+		return nil, err
+	}
+	raddr, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, errf(ErrNetwork, "resolving %s: %v", addr, err)
+	}
+	tlsConf := c.clientTLS.Clone()
+	tlsConf.ServerName = sni
+	qc, err := tr.Dial(ctx, raddr, tlsConf, c.quicConfig())
+	if err != nil {
+		return nil, errf(ErrNetwork, "QUIC handshake with %s: %v", addr, err)
+	}
+	wc := newWTConn(c, qc, true)
+	h3t := &http3.Transport{EnableDatagrams: true, AdditionalSettings: c.h3Settings(false)}
+	raw := h3t.NewRawClientConn(qc)
+	wc.h3cli = raw
+	wc.handleBidi = raw.HandleBidirectionalStream
+	wc.handleUni = raw.HandleUnidirectionalStream
+	wc.settings = raw
+	if !c.trackConn(wc) {
+		qc.CloseWithError(0, "")
+		return nil, errf(ErrClosed, "context destroyed")
+	}
+	wc.start()
+	// Offer the connection for sharing once the server's SETTINGS show it
+	// does WebTransport flow control too (required for several sessions).
+	if !opts.NewConnection && c.cfg.MaxIncomingData > 0 {
+		c.goSafe(func() {
+			select {
+			case <-raw.ReceivedSettings():
+			case <-qc.Context().Done():
+				return
+			}
+			if peerFlowControl(raw.Settings()) && raw.Settings().Other[settingWTMaxSessions] > 1 {
+				c.mu.Lock()
+				wc.shareKey = key
+				c.shared[key] = append(c.shared[key], wc)
+				c.mu.Unlock()
+			}
+		})
+	}
+	return wc, nil
+}
+
+func (c *Context) clientTransport() (*quic.Transport, error) {
+	c.clientTrOnce.Do(func() {
+		udp, err := udpListen("", 0)
+		if err != nil {
+			c.clientTrErr = errf(ErrNetwork, "client UDP socket: %v", err)
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.clientTr = &quic.Transport{Conn: udp}
+	})
+	if c.clientTrErr != nil {
+		return nil, c.clientTrErr
+	}
+	return c.clientTr, nil
+}
+
+// checkServerSettings waits for the server's SETTINGS and checks that it can
+// do WebTransport in a dialect we speak (picoquic: ENABLE_WEBTRANSPORT or
+// WT_MAX_SESSIONS; webtransport-go: WT_ENABLED).
+func (wc *wtConn) checkServerSettings(ctx context.Context) error {
+	select {
+	case <-wc.h3cli.ReceivedSettings():
+	case <-ctx.Done():
+		return errf(ErrNetwork, "no HTTP/3 SETTINGS from the server")
+	case <-wc.qc.Context().Done():
+		return errf(ErrNetwork, "connection closed: %v", context.Cause(wc.qc.Context()))
+	}
+	st := wc.h3cli.Settings()
+	var missing []string
+	if !st.EnableDatagrams {
+		missing = append(missing, "H3_DATAGRAM")
+	}
+	if !st.EnableExtendedConnect {
+		missing = append(missing, "ENABLE_CONNECT_PROTOCOL")
+	}
+	if st.Other[settingWTEnabled] == 0 && st.Other[settingEnableWebTransportDraft02] == 0 && st.Other[settingWTMaxSessions] == 0 {
+		missing = append(missing, "WebTransport")
+	}
+	if !wc.qc.ConnectionState().SupportsDatagrams.Remote {
+		missing = append(missing, "QUIC DATAGRAM")
+	}
+	if len(missing) > 0 {
+		return errf(ErrProtocol, "server lacks %s", strings.Join(missing, ", "))
+	}
+	return nil
+}

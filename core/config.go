@@ -1,0 +1,77 @@
+package core
+
+import (
+	"time"
+)
+
+// Dispatch modes (public gowt_dispatch_mode).
+const (
+	DispatchThread = 0
+	DispatchPoll   = 1
+)
+
+// Config is the Go form of gowt_config.
+type Config struct {
+	DispatchMode int
+
+	CertFile, KeyFile string
+	CertPEM, KeyPEM   []byte
+	CertHostnames     []string
+
+	CAFile       string
+	PinnedHashes [][32]byte
+	Insecure     bool
+
+	IdleTimeout      time.Duration
+	KeepAlive        time.Duration
+	HandshakeTimeout time.Duration
+
+	MaxSessions     int
+	MaxIncomingBidi int64
+	MaxIncomingUni  int64
+	MaxIncomingData int64 // 0 disables WebTransport flow control
+
+	StreamSendBuffer  int
+	DatagramRecvQueue int
+	DatagramSendQueue int
+	EventQueueDepth   int
+
+	QlogDir    string
+	KeylogFile string
+}
+
+// DefaultConfig returns the documented defaults of gowt_config_init.
+func DefaultConfig() Config {
+	return Config{
+		DispatchMode:      DispatchThread,
+		CertHostnames:     []string{"localhost", "127.0.0.1", "::1"},
+		IdleTimeout:       30 * time.Second,
+		HandshakeTimeout:  10 * time.Second,
+		MaxSessions:       10000,
+		MaxIncomingBidi:   1000,
+		MaxIncomingUni:    1000,
+		MaxIncomingData:   16 << 20,
+		StreamSendBuffer:  1 << 20,
+		DatagramRecvQueue: 1024,
+		DatagramSendQueue: 256,
+		EventQueueDepth:   4096,
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.DispatchMode != DispatchThread && c.DispatchMode != DispatchPoll:
+		return errf(ErrInvalidArg, "dispatch_mode %d is not THREAD (0) or POLL (1)", c.DispatchMode)
+	case (c.CertFile == "") != (c.KeyFile == ""):
+		return errf(ErrInvalidArg, "cert_file and key_file must be given together")
+	case (len(c.CertPEM) == 0) != (len(c.KeyPEM) == 0):
+		return errf(ErrInvalidArg, "cert_pem and key_pem must be given together")
+	case c.CertFile != "" && len(c.CertPEM) != 0:
+		return errf(ErrInvalidArg, "give the certificate as files or as PEM, not both")
+	case c.MaxSessions <= 0 || c.MaxIncomingBidi < 0 || c.MaxIncomingUni < 0 || c.MaxIncomingData < 0:
+		return errf(ErrInvalidArg, "limits must not be negative")
+	case c.StreamSendBuffer <= 0 || c.DatagramRecvQueue <= 0 || c.DatagramSendQueue <= 0 || c.EventQueueDepth <= 0:
+		return errf(ErrInvalidArg, "buffer and queue sizes must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,230 @@
+package core
+
+import (
+	"context"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/quic-go/quicvarint"
+)
+
+// How long and how many WebTransport streams are held for a session ID we
+// do not know yet (its CONNECT may be reordered behind them).
+const (
+	earlyStreamTimeout = 5 * time.Second
+	earlyStreamMax     = 256
+)
+
+// wtConn is one QUIC connection carrying HTTP/3 and WebTransport sessions.
+// It owns the stream accept loops: WebTransport streams go to their session,
+// everything else to quic-go's HTTP/3 layer.
+type wtConn struct {
+	ctx    *Context
+	qc     *quic.Conn
+	client bool
+
+	h3cli      *http3.RawClientConn
+	handleBidi func(*quic.Stream)
+	handleUni  func(*quic.ReceiveStream)
+	settings   http3.Settingser
+
+	shareKey string // client: key in Context.shared when open to sharing
+
+	mu       sync.Mutex
+	sessions map[uint64]*Session
+	early    map[uint64][]earlyStream
+	nEarly   int
+	everUsed bool
+}
+
+type earlyStream struct {
+	bidi *quic.Stream
+	uni  *quic.ReceiveStream
+	at   time.Time
+}
+
+func newWTConn(c *Context, qc *quic.Conn, client bool) *wtConn {
+	return &wtConn{ctx: c, qc: qc, client: client,
+		sessions: make(map[uint64]*Session), early: make(map[uint64][]earlyStream)}
+}
+
+func (wc *wtConn) start() {
+	c := wc.ctx
+	c.goSafe(wc.acceptBidi)
+	c.goSafe(wc.acceptUni)
+	c.goSafe(func() {
+		<-wc.qc.Context().Done()
+		wc.connClosed()
+	})
+}
+
+func (wc *wtConn) acceptBidi() {
+	for {
+		str, err := wc.qc.AcceptStream(context.Background())
+		if err != nil {
+			return
+		}
+		wc.ctx.goSafe(func() {
+			typ, err := quicvarint.Peek(str)
+			if err != nil {
+				return
+			}
+			if typ != frameWebTransportStream {
+				if wc.handleBidi != nil {
+					wc.handleBidi(str)
+				} else {
+					str.CancelRead(h3RequestRejected)
+					str.CancelWrite(h3RequestRejected)
+				}
+				return
+			}
+			r := quicvarint.NewReader(str)
+			_, _ = quicvarint.Read(r)
+			id, err := quicvarint.Read(r)
+			if err != nil || id%4 != 0 {
+				str.CancelRead(h3GeneralProtocolErr)
+				str.CancelWrite(h3GeneralProtocolErr)
+				return
+			}
+			wc.route(id, earlyStream{bidi: str})
+		})
+	}
+}
+
+func (wc *wtConn) acceptUni() {
+	for {
+		str, err := wc.qc.AcceptUniStream(context.Background())
+		if err != nil {
+			return
+		}
+		wc.ctx.goSafe(func() {
+			typ, err := quicvarint.Peek(str)
+			if err != nil {
+				return
+			}
+			if typ != uniStreamWebTransport {
+				if wc.handleUni != nil {
+					wc.handleUni(str)
+				}
+				return
+			}
+			r := quicvarint.NewReader(str)
+			_, _ = quicvarint.Read(r)
+			id, err := quicvarint.Read(r)
+			if err != nil || id%4 != 0 {
+				str.CancelRead(h3GeneralProtocolErr)
+				return
+			}
+			wc.route(id, earlyStream{uni: str})
+		})
+	}
+}
+
+// route hands an incoming WebTransport stream to its session, or holds it
+// until the session is known (bounded in number and time).
+func (wc *wtConn) route(id uint64, es earlyStream) {
+	wc.mu.Lock()
+	s := wc.sessions[id]
+	if s == nil {
+		if wc.nEarly >= earlyStreamMax {
+			wc.mu.Unlock()
+			rejectStream(es)
+			return
+		}
+		es.at = time.Now()
+		wc.early[id] = append(wc.early[id], es)
+		wc.nEarly++
+		wc.mu.Unlock()
+		time.AfterFunc(earlyStreamTimeout, wc.expireEarly)
+		return
+	}
+	wc.mu.Unlock()
+	s.incoming(es)
+}
+
+func (wc *wtConn) expireEarly() {
+	var drop []earlyStream
+	wc.mu.Lock()
+	for id, list := range wc.early {
+		keep := list[:0]
+		for _, es := range list {
+			if time.Since(es.at) >= earlyStreamTimeout {
+				drop = append(drop, es)
+				wc.nEarly--
+			} else {
+				keep = append(keep, es)
+			}
+		}
+		if len(keep) == 0 {
+			delete(wc.early, id)
+		} else {
+			wc.early[id] = keep
+		}
+	}
+	wc.mu.Unlock()
+	for _, es := range drop {
+		rejectStream(es)
+	}
+}
+
+func rejectStream(es earlyStream) {
+	if es.bidi != nil {
+		es.bidi.CancelRead(wtBufferedStreamRej)
+		es.bidi.CancelWrite(wtBufferedStreamRej)
+	} else if es.uni != nil {
+		es.uni.CancelRead(wtBufferedStreamRej)
+	}
+}
+
+// addSession makes a session reachable by its wire ID and hands it the
+// streams that arrived before it.
+func (wc *wtConn) addSession(s *Session) {
+	id := s.wireID.Load()
+	wc.mu.Lock()
+	wc.sessions[id] = s
+	wc.everUsed = true
+	early := wc.early[id]
+	delete(wc.early, id)
+	wc.nEarly -= len(early)
+	wc.mu.Unlock()
+	for _, es := range early {
+		s.incoming(es)
+	}
+}
+
+// removeSession forgets a session; it reports whether none are left.
+func (wc *wtConn) removeSession(s *Session) bool {
+	wc.mu.Lock()
+	defer wc.mu.Unlock()
+	if wc.sessions[s.wireID.Load()] == s {
+		delete(wc.sessions, s.wireID.Load())
+	}
+	return len(wc.sessions) == 0
+}
+
+func (wc *wtConn) connClosed() {
+	err := context.Cause(wc.qc.Context())
+	wc.mu.Lock()
+	var list []*Session
+	for _, s := range wc.sessions {
+		list = append(list, s)
+	}
+	for _, l := range wc.early {
+		for _, es := range l {
+			rejectStream(es)
+		}
+	}
+	wc.early = map[uint64][]earlyStream{}
+	wc.mu.Unlock()
+	msg := "connection closed"
+	if err != nil && err != io.EOF {
+		msg = err.Error()
+	}
+	for _, s := range list {
+		s.finishError(msg)
+	}
+	wc.ctx.untrackConn(wc)
+}

@@ -1,0 +1,126 @@
+package core
+
+import (
+	"errors"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/quicvarint"
+)
+
+// receiveDatagrams drains quic-go's per-session datagram queue as fast as
+// they come: http3 keeps only 32 per session and drops silently beyond that,
+// so we move them into our own bounded queue and count what we drop.
+func (s *Session) receiveDatagrams() {
+	limit := int64(s.ctx.cfg.DatagramRecvQueue)
+	for {
+		b, err := s.ctrl.ReceiveDatagram(s.doneCtx)
+		if err != nil {
+			return
+		}
+		if s.dgQueued.Load() >= limit {
+			s.DatagramsDroppedRx.Add(1)
+			continue
+		}
+		s.dgQueued.Add(1)
+		s.DatagramsReceived.Add(1)
+		s.push(Event{Type: EvPostDatagram, Data: b})
+	}
+}
+
+func (s *Session) establishedErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.state {
+	case stEstablished:
+		return nil
+	case stClosed:
+		return errf(ErrClosed, "session closed")
+	}
+	return errf(ErrState, "session not established")
+}
+
+// MaxDatagram is the largest datagram payload we can send now.
+func (s *Session) MaxDatagram() int { return int(s.maxDatagram.Load()) }
+
+// SendDatagram queues a copy of b.
+func (s *Session) SendDatagram(b []byte) error {
+	if err := s.establishedErr(); err != nil {
+		return err
+	}
+	if max := s.MaxDatagram(); len(b) > max {
+		return errf(ErrTooLarge, "datagram of %d bytes exceeds the current maximum %d", len(b), max)
+	}
+	select {
+	case s.dgSendQ <- append([]byte(nil), b...):
+		return nil
+	default:
+		s.dgWantWritable.Store(true)
+		return errf(ErrWouldBlock, "datagram send queue full")
+	}
+}
+
+// SetDatagramReady switches pull-mode datagram sending on or off.
+func (s *Session) SetDatagramReady(ready bool) error {
+	if err := s.establishedErr(); err != nil {
+		return err
+	}
+	s.dgReady.Store(ready)
+	if ready {
+		select {
+		case s.dgWake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func (s *Session) sendDatagrams() {
+	qlen := cap(s.dgSendQ)
+	for {
+		var b []byte
+		select {
+		case b = <-s.dgSendQ:
+		case <-s.dgWake:
+		case <-s.done:
+			return
+		}
+		if b != nil {
+			s.sendOneDatagram(b)
+			if s.dgWantWritable.Load() && len(s.dgSendQ) <= qlen/2 && s.dgWantWritable.CompareAndSwap(true, false) {
+				s.push(Event{Type: EvDatagramWritable})
+			}
+			continue
+		}
+		for s.dgReady.Load() && !s.ended() && len(s.dgSendQ) == 0 {
+			req := &ProvideReq{Max: s.MaxDatagram(), done: make(chan struct{})}
+			s.push(Event{Type: EvProvideDatagram, Provide: req})
+			select {
+			case <-req.done:
+			case <-s.done:
+				return
+			}
+			if !req.answered || !req.more {
+				s.dgReady.Store(false)
+			}
+			if req.answered && len(req.buf) > 0 {
+				s.sendOneDatagram(req.buf)
+			}
+		}
+	}
+}
+
+func (s *Session) sendOneDatagram(b []byte) {
+	err := s.ctrl.SendDatagram(b)
+	var tooLarge *quic.DatagramTooLargeError
+	switch {
+	case err == nil:
+		s.DatagramsSent.Add(1)
+	case errors.As(err, &tooLarge):
+		s.DatagramsDroppedSend.Add(1)
+		if max := tooLarge.MaxDatagramPayloadSize - int64(quicvarint.Len(s.wireID.Load()/4)); max > 0 {
+			s.maxDatagram.Store(max)
+		}
+	default:
+		s.DatagramsDroppedSend.Add(1)
+	}
+}

@@ -1,0 +1,479 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/quic-go/quicvarint"
+)
+
+type sessState int32
+
+const (
+	stConnecting  sessState = iota // client: CONNECT not answered yet
+	stPending                      // server: CONNECT delivered, not decided
+	stEstablished                  // accepted
+	stClosed                       // ended: only end events remain
+)
+
+// closeStreamsDelay separates our close capsule + FIN from the stream resets
+// that follow: Chromium reports "Connection lost" instead of the close code
+// when resets or STOP_SENDING overtake the capsule (webtransport-go v0.13.0's
+// CloseWithError sends STOP_SENDING on the CONNECT stream first).
+const closeStreamsDelay = 30 * time.Millisecond
+
+// ctrlStream is the CONNECT stream: *http3.Stream on the server,
+// *http3.RequestStream on the client. Capsules travel in its DATA frames.
+type ctrlStream interface {
+	io.ReadWriteCloser
+	ReceiveDatagram(context.Context) ([]byte, error)
+	SendDatagram([]byte) error
+	CancelRead(quic.StreamErrorCode)
+	CancelWrite(quic.StreamErrorCode)
+	StreamID() quic.StreamID
+}
+
+// Session is one WebTransport session. It is the only owner of its CONNECT
+// stream: capsules, datagrams and the session's streams all go through it.
+type Session struct {
+	ctx    *Context
+	Handle uint64
+	client bool
+	cb     any
+	appCtx atomic.Uintptr
+	wireID atomic.Uint64
+
+	mu       sync.Mutex
+	state    sessState
+	conn     *wtConn
+	ctrl     ctrlStream
+	streams  map[uint64]*Stream
+	early    []earlyStream
+	req      *ConnectRequest
+	path     *pathEntry
+	decided  bool
+	decision chan decision
+	protocol string
+	ownsConn bool
+	fc       *flowControl
+
+	done     chan struct{} // closed when the session ends
+	doneCtx  context.Context
+	cancel   context.CancelFunc
+	ctrlEOF  chan struct{} // closed when the capsule reader stops
+	ctrlMu   sync.Mutex    // serialises writes on the CONNECT stream
+	endOnce  sync.Once
+	deregSeen bool // delivery thread only: DEREGISTER delivered
+
+	dgQueued       atomic.Int64
+	dgSendQ        chan []byte
+	dgReady        atomic.Bool
+	dgWake         chan struct{}
+	dgWantWritable atomic.Bool
+	maxDatagram    atomic.Int64
+
+	DatagramsSent, DatagramsReceived         atomic.Uint64
+	DatagramsDroppedSend, DatagramsDroppedRx atomic.Uint64
+	BytesSent, BytesReceived                 atomic.Uint64
+}
+
+func newSession(c *Context, client bool, cb any, appCtx uintptr) *Session {
+	s := &Session{
+		ctx:      c,
+		Handle:   nextSessionHandle.Add(1),
+		client:   client,
+		cb:       cb,
+		streams:  make(map[uint64]*Stream),
+		decision: make(chan decision, 1),
+		done:     make(chan struct{}),
+		ctrlEOF:  make(chan struct{}),
+		dgSendQ:  make(chan []byte, c.cfg.DatagramSendQueue),
+		dgWake:   make(chan struct{}, 1),
+	}
+	s.doneCtx, s.cancel = context.WithCancel(context.Background())
+	s.appCtx.Store(appCtx)
+	s.wireID.Store(NoID)
+	s.maxDatagram.Store(1200)
+	return s
+}
+
+// Callback is the application callback given at register/connect time.
+func (s *Session) Callback() any { return s.cb }
+
+// AppCtx is the session's application context.
+func (s *Session) AppCtx() uintptr { return s.appCtx.Load() }
+
+// SetAppCtx changes the application context for later events.
+func (s *Session) SetAppCtx(v uintptr) { s.appCtx.Store(v) }
+
+// WireID is the CONNECT stream ID, or NoID before it is known.
+func (s *Session) WireID() uint64 { return s.wireID.Load() }
+
+// Protocol is the negotiated sub-protocol ("" if none).
+func (s *Session) Protocol() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.protocol
+}
+
+// FlowControl reports whether WebTransport flow control is active.
+func (s *Session) FlowControl() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fc != nil
+}
+
+func (s *Session) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Session) push(ev Event) {
+	ev.Sess = s
+	if ev.Stream == nil && ev.StreamID == 0 {
+		ev.StreamID = NoID
+	}
+	s.ctx.q.push(ev)
+}
+
+// ---------------------------------------------------------------------------
+// Server side: accept / refuse
+
+// Accept accepts a pending server session, choosing protocol ("" = the
+// path's automatic choice). Streams may be opened right away.
+func (s *Session) Accept(protocol string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client {
+		return errf(ErrState, "accept is for server sessions")
+	}
+	if s.decided || s.state != stPending {
+		return errf(ErrState, "session already accepted, refused or closed")
+	}
+	if protocol == "" && s.path != nil {
+		protocol = chooseProtocol(s.path.protocols, s.req.Protocols)
+	}
+	s.decided = true
+	s.protocol = protocol
+	s.state = stEstablished
+	s.decision <- decision{protocol: protocol}
+	return nil
+}
+
+// Refuse refuses a pending server session with an HTTP status.
+func (s *Session) Refuse(status int) error {
+	if status < 400 || status > 599 {
+		return errf(ErrInvalidArg, "status %d is not 400..599", status)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client {
+		return errf(ErrState, "refuse is for server sessions")
+	}
+	if s.decided || s.state != stPending {
+		return errf(ErrState, "session already accepted, refused or closed")
+	}
+	s.decided = true
+	s.decision <- decision{status: status}
+	return nil
+}
+
+// connectResult applies the CONNECT callback's return value.
+func (s *Session) connectResult(r int) {
+	switch {
+	case r == 0:
+		_ = s.Accept("")
+	case r == 1: // GOWT_CONNECT_DEFER
+	case r >= 400 && r <= 599:
+		_ = s.Refuse(r)
+	default:
+		_ = s.Refuse(http.StatusInternalServerError)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Running an established session
+
+// run starts the session's readers once it is established (both sides).
+func (s *Session) run() {
+	s.mu.Lock()
+	s.state = stEstablished
+	early := s.early
+	s.early = nil
+	s.mu.Unlock()
+	s.maxDatagram.Store(int64(initialMaxDatagram(s.wireID.Load())))
+	s.ctx.goSafe(s.readCapsules)
+	s.ctx.goSafe(s.receiveDatagrams)
+	s.ctx.goSafe(s.sendDatagrams)
+	for _, es := range early {
+		s.incoming(es)
+	}
+}
+
+// initialMaxDatagram is the WebTransport payload that fits a QUIC DATAGRAM
+// frame before path MTU discovery (1200-byte packets), after the quarter
+// stream ID prefix.
+func initialMaxDatagram(id uint64) int {
+	return 1243 - quicvarint.Len(id/4)
+}
+
+func (s *Session) readCapsules() {
+	defer close(s.ctrlEOF)
+	p := http3.NewCapsuleParser(s.ctrl)
+	for {
+		typ, r, err := p.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				s.finishRemote(0, "") // FIN without a capsule: a clean close
+			} else {
+				s.finishError("CONNECT stream: " + err.Error())
+			}
+			return
+		}
+		switch typ {
+		case capsuleCloseSession:
+			payload, err := io.ReadAll(io.LimitReader(r, 4+maxCloseReason))
+			_ = r.Discard()
+			if err != nil || len(payload) < 4 {
+				s.finishError("malformed CLOSE_WEBTRANSPORT_SESSION capsule")
+				return
+			}
+			code := uint32(payload[0])<<24 | uint32(payload[1])<<16 | uint32(payload[2])<<8 | uint32(payload[3])
+			s.finishRemote(code, string(payload[4:]))
+		case capsuleDrainSession:
+			_ = r.Discard()
+			if !s.ended() {
+				s.push(Event{Type: EvDrain})
+			}
+		case capsuleMaxData, capsuleMaxStreamsBidi, capsuleMaxStreamsUni:
+			v, err := readCapsuleVarint(r)
+			_ = r.Discard()
+			if err == nil {
+				s.fcUpdate(typ, v)
+			}
+		default:
+			_ = r.Discard()
+		}
+	}
+}
+
+func (s *Session) writeCtrl(b []byte) error {
+	s.ctrlMu.Lock()
+	defer s.ctrlMu.Unlock()
+	_, err := s.ctrl.Write(b)
+	return err
+}
+
+// Drain sends WT_DRAIN_SESSION (webtransport-go v0.13.0 cannot).
+func (s *Session) Drain() error {
+	s.mu.Lock()
+	st := s.state
+	s.mu.Unlock()
+	switch {
+	case st == stClosed:
+		return errf(ErrClosed, "session closed")
+	case st != stEstablished:
+		return errf(ErrState, "session not established")
+	}
+	c := appendCapsule(nil, capsuleDrainSession, nil)
+	s.ctx.goSafe(func() { _ = s.writeCtrl(c) })
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// Ending
+
+// end moves the session to closed and queues its end events: ev (CLOSE or
+// CONNECT_REFUSED, if any), FREE for each stream, DEREGISTER. Only the first
+// call does anything; it returns the streams to abort, ok=false afterwards.
+func (s *Session) end(ev *Event) (streams []*Stream, ok bool) {
+	s.endOnce.Do(func() {
+		ok = true
+		s.mu.Lock()
+		s.state = stClosed
+		for _, st := range s.streams {
+			streams = append(streams, st)
+		}
+		s.streams = map[uint64]*Stream{}
+		early := s.early
+		s.early = nil
+		s.mu.Unlock()
+		close(s.done)
+		s.cancel()
+		for _, es := range early {
+			rejectStream(es)
+		}
+		if ev != nil {
+			s.push(*ev)
+		}
+		for _, st := range streams {
+			st.markFreed()
+		}
+		s.push(Event{Type: EvDeregister})
+		s.ctx.q.wakeWaiters()
+	})
+	return streams, ok
+}
+
+func reasonEvent(flags int, code uint32, reason string) *Event {
+	b := append([]byte(reason), 0) // NUL-terminated for C; length excludes it
+	return &Event{Type: EvClose, Flags: flags, Code: uint64(code), Data: b[:len(reason)]}
+}
+
+// Close closes the session with code and reason (local close).
+func (s *Session) Close(code uint32, reason string) error {
+	if len(reason) > maxCloseReason {
+		return errf(ErrTooLarge, "reason is %d bytes, at most %d", len(reason), maxCloseReason)
+	}
+	if !utf8.ValidString(reason) {
+		return errf(ErrInvalidArg, "reason is not UTF-8")
+	}
+	s.mu.Lock()
+	st := s.state
+	s.mu.Unlock()
+	switch st {
+	case stClosed:
+		return errf(ErrClosed, "session already closed")
+	case stPending:
+		return errf(ErrState, "session not accepted yet: use gowt_session_refuse")
+	}
+	streams, ok := s.end(reasonEvent(FlagCloseLocal, code, reason))
+	if !ok {
+		return errf(ErrClosed, "session already closed")
+	}
+	s.ctx.closers.Add(1)
+	s.ctx.goSafe(func() {
+		defer s.ctx.closers.Done()
+		s.sendClose(st == stEstablished, code, reason, streams)
+	})
+	return nil
+}
+
+// closeFor ends the session from the library side (context destroyed).
+func (s *Session) closeFor(reason string) {
+	s.mu.Lock()
+	st := s.state
+	s.mu.Unlock()
+	if st == stPending {
+		if s.Refuse(http.StatusServiceUnavailable) == nil {
+			return // the request handler finishes it
+		}
+	}
+	_ = s.Close(0, reason)
+}
+
+// sendClose: capsule and FIN first, stream resets only afterwards, then the
+// connection if this session owns it (webtransport-go's Dial-made sessions
+// close their connection at once and the peer loses the close code).
+func (s *Session) sendClose(established bool, code uint32, reason string, streams []*Stream) {
+	if s.ctrl == nil {
+		s.closeOwnedConn(0)
+		return
+	}
+	if !established { // client still connecting: abandon the request
+		s.ctrl.CancelWrite(h3RequestCanceled)
+		s.ctrl.CancelRead(h3RequestCanceled)
+		abortStreams(streams)
+		s.closeOwnedConn(0)
+		return
+	}
+	_ = s.writeCtrl(closeCapsule(code, reason))
+	s.ctrlMu.Lock()
+	_ = s.ctrl.Close()
+	s.ctrlMu.Unlock()
+	time.Sleep(closeStreamsDelay)
+	abortStreams(streams)
+	select { // the peer answers with its FIN
+	case <-s.ctrlEOF:
+	case <-time.After(time.Second):
+	}
+	s.ctrl.CancelRead(h3NoError)
+	s.closeOwnedConn(0)
+}
+
+// finishRemote handles the peer's close capsule (or FIN).
+func (s *Session) finishRemote(code uint32, reason string) {
+	streams, ok := s.end(reasonEvent(FlagCloseRemote, code, reason))
+	if !ok {
+		return
+	}
+	s.ctrlMu.Lock()
+	_ = s.ctrl.Close() // answer with our FIN
+	s.ctrlMu.Unlock()
+	abortStreams(streams)
+	s.closeOwnedConn(50 * time.Millisecond)
+}
+
+// finishError ends the session after a connection or protocol failure.
+func (s *Session) finishError(msg string) {
+	s.mu.Lock()
+	st := s.state
+	s.mu.Unlock()
+	var ev *Event
+	switch st {
+	case stConnecting:
+		if s.client {
+			b := append([]byte(msg), 0)
+			ev = &Event{Type: EvConnectRefused, Data: b[:len(msg)]}
+		}
+	case stPending:
+	default:
+		ev = reasonEvent(FlagCloseError, 0, msg)
+	}
+	streams, ok := s.end(ev)
+	if !ok {
+		return
+	}
+	if s.ctrl != nil {
+		s.ctrl.CancelRead(h3RequestCanceled)
+		s.ctrl.CancelWrite(h3RequestCanceled)
+	}
+	abortStreams(streams)
+	s.closeOwnedConn(0)
+}
+
+// finishRefused ends a session whose CONNECT was refused.
+func (s *Session) finishRefused(status int, msg string) {
+	var ev *Event
+	if s.client {
+		b := append([]byte(msg), 0)
+		ev = &Event{Type: EvConnectRefused, Code: uint64(status), Data: b[:len(msg)]}
+	}
+	s.end(ev)
+	s.closeOwnedConn(0)
+}
+
+func (s *Session) closeOwnedConn(delay time.Duration) {
+	s.mu.Lock()
+	wc := s.conn
+	owns := s.ownsConn
+	s.mu.Unlock()
+	if wc == nil {
+		return
+	}
+	empty := wc.removeSession(s)
+	if owns && empty {
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		wc.qc.CloseWithError(0, "")
+	}
+}
+
+func abortStreams(streams []*Stream) {
+	for _, st := range streams {
+		st.abort(wtSessionGone)
+	}
+}
