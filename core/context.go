@@ -533,5 +533,9 @@ func (c *Context) isClosed() bool {
 }
 
 func udpListen(host string, port int) (*net.UDPConn, error) {
-	return net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(host), Port: port})
+	addr, err := net.ResolveUDPAddr("udp", net.JoinHostPort(host, fmt.Sprint(port)))
+	if err != nil {
+		return nil, err
+	}
+	return net.ListenUDP("udp", addr)
 }

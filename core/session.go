@@ -65,12 +65,12 @@ type Session struct {
 	ownsConn bool
 	fc       *flowControl
 
-	done     chan struct{} // closed when the session ends
-	doneCtx  context.Context
-	cancel   context.CancelFunc
-	ctrlEOF  chan struct{} // closed when the capsule reader stops
-	ctrlMu   sync.Mutex    // serialises writes on the CONNECT stream
-	endOnce  sync.Once
+	done      chan struct{} // closed when the session ends
+	doneCtx   context.Context
+	cancel    context.CancelFunc
+	ctrlEOF   chan struct{} // closed when the capsule reader stops
+	ctrlMu    sync.Mutex    // serialises writes on the CONNECT stream
+	endOnce   sync.Once
 	deregSeen bool // delivery thread only: DEREGISTER delivered
 
 	dgQueued       atomic.Int64

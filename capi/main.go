@@ -1,0 +1,708 @@
+// Command capi builds libgowt.so: the C API of include/gowt.h.
+//
+// Each Go export has an internal name (gowtgo_*); gowt.c defines the public
+// gowt_* functions with the header's exact prototypes (const qualifiers that
+// cgo cannot express) and forwards to them.
+package main
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../include
+#include <stdlib.h>
+#include <string.h>
+#include "gowt.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/gowt/gowt/callbacks"
+	"github.com/gowt/gowt/core"
+)
+
+func main() {}
+
+// ---------------------------------------------------------------------------
+// Plumbing shared by every export
+
+// guard runs f for a known context: it recovers panics (a panic must never
+// reach the host), maps errors to codes and records the last error message.
+func guard(ctxp *C.gowt_ctx, f func(h *callbacks.Handle) error) (ret C.int) {
+	var h *callbacks.Handle
+	defer func() {
+		if r := recover(); r != nil {
+			if h != nil {
+				h.Ctx.SetLastError(fmt.Sprintf("internal error: %v", r))
+			}
+			ret = C.int(core.ErrInternal)
+		}
+	}()
+	h = callbacks.Lookup(unsafe.Pointer(ctxp))
+	if h == nil {
+		return C.int(core.ErrNotFound)
+	}
+	if err := f(h); err != nil {
+		h.Ctx.SetLastError(err.Error())
+		return C.int(core.CodeOf(err))
+	}
+	return 0
+}
+
+// protect recovers panics of exports that have no context.
+func protect(ret *C.int) {
+	if r := recover(); r != nil {
+		*ret = C.int(core.ErrInternal)
+	}
+}
+
+func errArg(format string, a ...any) error {
+	return &core.Error{Code: core.ErrInvalidArg, Msg: fmt.Sprintf(format, a...)}
+}
+
+func session(h *callbacks.Handle, s C.gowt_session_t) (*core.Session, error) {
+	return h.Ctx.Session(uint64(s))
+}
+
+func stream(h *callbacks.Handle, s C.gowt_session_t, id C.uint64_t) (*core.Stream, error) {
+	sess, err := session(h, s)
+	if err != nil {
+		return nil, err
+	}
+	return sess.Stream(uint64(id))
+}
+
+func goStr(p *C.char) string {
+	if p == nil {
+		return ""
+	}
+	return C.GoString(p)
+}
+
+func splitList(p *C.char) []string {
+	var out []string
+	for _, part := range strings.Split(goStr(p), ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func goBytes(p unsafe.Pointer, n C.size_t) []byte {
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(p), int(n))
+}
+
+func ms(v C.uint32_t) time.Duration { return time.Duration(v) * time.Millisecond }
+
+var (
+	staticMu   sync.Mutex
+	staticStrs = map[string]*C.char{}
+)
+
+// static interns a string in C memory for the life of the process.
+func static(s string) *C.char {
+	staticMu.Lock()
+	defer staticMu.Unlock()
+	if p, ok := staticStrs[s]; ok {
+		return p
+	}
+	p := C.CString(s)
+	staticStrs[s] = p
+	return p
+}
+
+//export gowtgo_strerror
+func gowtgo_strerror(code C.int) *C.char { return static(core.Strerror(int(code))) }
+
+//export gowtgo_event_name
+func gowtgo_event_name(t C.int) *C.char { return static(core.EventType(t).String()) }
+
+// ---------------------------------------------------------------------------
+// Configuration
+
+//export gowtgo_config_init
+func gowtgo_config_init(cfg *C.gowt_config) {
+	defer func() { _ = recover() }()
+	if cfg == nil {
+		return
+	}
+	d := core.DefaultConfig()
+	*cfg = C.gowt_config{}
+	cfg.struct_size = C.uint32_t(C.sizeof_gowt_config)
+	cfg.dispatch_mode = C.int(d.DispatchMode)
+	cfg.idle_timeout_ms = C.uint32_t(d.IdleTimeout / time.Millisecond)
+	cfg.handshake_timeout_ms = C.uint32_t(d.HandshakeTimeout / time.Millisecond)
+	cfg.max_sessions = C.uint32_t(d.MaxSessions)
+	cfg.max_incoming_streams_bidi = C.uint32_t(d.MaxIncomingBidi)
+	cfg.max_incoming_streams_uni = C.uint32_t(d.MaxIncomingUni)
+	cfg.max_incoming_data = C.uint64_t(d.MaxIncomingData)
+	cfg.stream_send_buffer = C.size_t(d.StreamSendBuffer)
+	cfg.datagram_recv_queue = C.uint32_t(d.DatagramRecvQueue)
+	cfg.datagram_send_queue = C.uint32_t(d.DatagramSendQueue)
+	cfg.event_queue_depth = C.uint32_t(d.EventQueueDepth)
+}
+
+func goConfig(cfg *C.gowt_config) (core.Config, error) {
+	c := core.DefaultConfig()
+	if cfg == nil {
+		return c, nil
+	}
+	if cfg.struct_size < C.uint32_t(C.sizeof_gowt_config) {
+		return c, errArg("gowt_config.struct_size is %d: call gowt_config_init first", cfg.struct_size)
+	}
+	if cfg.pinned_cert_hash_count > 0 && cfg.pinned_cert_hashes == nil {
+		return c, errArg("pinned_cert_hashes is NULL but pinned_cert_hash_count is %d", cfg.pinned_cert_hash_count)
+	}
+	if cfg.pinned_cert_hash_count > 1024 {
+		return c, errArg("too many pinned certificate hashes")
+	}
+	c.DispatchMode = int(cfg.dispatch_mode)
+	c.CertFile, c.KeyFile = goStr(cfg.cert_file), goStr(cfg.key_file)
+	if cfg.cert_pem != nil {
+		c.CertPEM = []byte(goStr(cfg.cert_pem))
+	}
+	if cfg.key_pem != nil {
+		c.KeyPEM = []byte(goStr(cfg.key_pem))
+	}
+	if cfg.cert_hostnames != nil {
+		c.CertHostnames = splitList(cfg.cert_hostnames)
+	}
+	c.CAFile = goStr(cfg.ca_file)
+	pins := goBytes(unsafe.Pointer(cfg.pinned_cert_hashes), cfg.pinned_cert_hash_count*32)
+	for i := 0; i+32 <= len(pins); i += 32 {
+		var h [32]byte
+		copy(h[:], pins[i:i+32])
+		c.PinnedHashes = append(c.PinnedHashes, h)
+	}
+	c.Insecure = cfg.insecure_skip_verify != 0
+	if cfg.idle_timeout_ms != 0 {
+		c.IdleTimeout = ms(cfg.idle_timeout_ms)
+	}
+	c.KeepAlive = ms(cfg.keep_alive_ms)
+	if cfg.handshake_timeout_ms != 0 {
+		c.HandshakeTimeout = ms(cfg.handshake_timeout_ms)
+	}
+	if cfg.max_sessions != 0 {
+		c.MaxSessions = int(cfg.max_sessions)
+	}
+	if cfg.max_incoming_streams_bidi != 0 {
+		c.MaxIncomingBidi = int64(cfg.max_incoming_streams_bidi)
+	}
+	if cfg.max_incoming_streams_uni != 0 {
+		c.MaxIncomingUni = int64(cfg.max_incoming_streams_uni)
+	}
+	if cfg.max_incoming_data > 1<<62 {
+		return c, errArg("max_incoming_data too large")
+	}
+	c.MaxIncomingData = int64(cfg.max_incoming_data)
+	if cfg.stream_send_buffer != 0 {
+		if cfg.stream_send_buffer > 1<<30 {
+			return c, errArg("stream_send_buffer larger than 1 GiB")
+		}
+		c.StreamSendBuffer = int(cfg.stream_send_buffer)
+	}
+	if cfg.datagram_recv_queue != 0 {
+		c.DatagramRecvQueue = int(cfg.datagram_recv_queue)
+	}
+	if cfg.datagram_send_queue != 0 {
+		c.DatagramSendQueue = int(cfg.datagram_send_queue)
+	}
+	if cfg.event_queue_depth != 0 {
+		c.EventQueueDepth = int(cfg.event_queue_depth)
+	}
+	c.QlogDir = goStr(cfg.qlog_dir)
+	c.KeylogFile = goStr(cfg.keylog_file)
+	return c, nil
+}
+
+// ---------------------------------------------------------------------------
+// Context
+
+//export gowtgo_ctx_create
+func gowtgo_ctx_create(cfg *C.gowt_config, out **C.gowt_ctx) (ret C.int) {
+	defer protect(&ret)
+	if out == nil {
+		return C.int(core.ErrInvalidArg)
+	}
+	*out = nil
+	c, err := goConfig(cfg)
+	if err != nil {
+		return C.int(core.CodeOf(err))
+	}
+	h, err := callbacks.NewHandle(c)
+	if err != nil {
+		return C.int(core.CodeOf(err))
+	}
+	*out = (*C.gowt_ctx)(h.Ptr)
+	return 0
+}
+
+//export gowtgo_ctx_destroy
+func gowtgo_ctx_destroy(ctxp *C.gowt_ctx) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if err := h.Ctx.Destroy(); err != nil {
+			return err
+		}
+		h.Release()
+		return nil
+	})
+}
+
+//export gowtgo_ctx_last_error
+func gowtgo_ctx_last_error(ctxp *C.gowt_ctx, buf *C.char, n C.size_t) (ret C.int) {
+	defer protect(&ret)
+	h := callbacks.Lookup(unsafe.Pointer(ctxp))
+	switch {
+	case h == nil:
+		return C.int(core.ErrNotFound)
+	case buf == nil || n == 0:
+		return C.int(core.ErrInvalidArg)
+	}
+	msg := h.Ctx.LastError()
+	dst := unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(n))
+	k := copy(dst[:len(dst)-1], msg)
+	dst[k] = 0
+	if k < len(msg) {
+		return C.int(core.ErrRange)
+	}
+	return C.int(len(msg))
+}
+
+//export gowtgo_ctx_get_fd
+func gowtgo_ctx_get_fd(ctxp *C.gowt_ctx, fd *C.int) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if fd == nil {
+			return errArg("fd is NULL")
+		}
+		v, err := h.Ctx.PollFD()
+		if err != nil {
+			return err
+		}
+		*fd = C.int(v)
+		return nil
+	})
+}
+
+//export gowtgo_ctx_process_events
+func gowtgo_ctx_process_events(ctxp *C.gowt_ctx, max C.int) C.int {
+	n := 0
+	ret := guard(ctxp, func(h *callbacks.Handle) (err error) {
+		n, err = h.Ctx.ProcessEvents(int(max))
+		return err
+	})
+	if ret != 0 {
+		return ret
+	}
+	return C.int(n)
+}
+
+//export gowtgo_ctx_cert_hash
+func gowtgo_ctx_cert_hash(ctxp *C.gowt_ctx, out *C.uint8_t) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if out == nil {
+			return errArg("out is NULL")
+		}
+		sum, err := h.Ctx.CertHash()
+		if err != nil {
+			return err
+		}
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(out)), 32), sum[:])
+		return nil
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Server
+
+//export gowtgo_server_listen
+func gowtgo_server_listen(ctxp *C.gowt_ctx, host *C.char, port C.uint16_t, bound *C.uint16_t) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		p, err := h.Ctx.Listen(goStr(host), int(port))
+		if err != nil {
+			return err
+		}
+		if bound != nil {
+			*bound = C.uint16_t(p)
+		}
+		return nil
+	})
+}
+
+//export gowtgo_path_options_init
+func gowtgo_path_options_init(o *C.gowt_path_options) {
+	if o != nil {
+		*o = C.gowt_path_options{struct_size: C.uint32_t(C.sizeof_gowt_path_options)}
+	}
+}
+
+//export gowtgo_server_register
+func gowtgo_server_register(ctxp *C.gowt_ctx, path *C.char, cb C.gowt_session_cb, app unsafe.Pointer, o *C.gowt_path_options) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if path == nil || cb == nil {
+			return errArg("path and callback must not be NULL")
+		}
+		var opts core.PathOptions
+		if o != nil {
+			if o.struct_size < C.uint32_t(C.sizeof_gowt_path_options) {
+				return errArg("gowt_path_options.struct_size: call gowt_path_options_init first")
+			}
+			if o.allowed_origins != nil {
+				opts.AllowedOrigins = splitList(o.allowed_origins)
+			}
+			opts.Protocols = splitList(o.protocols)
+		}
+		return h.Ctx.Register(goStr(path), callbacks.CallbackValue(unsafe.Pointer(cb)), uintptr(app), opts)
+	})
+}
+
+//export gowtgo_server_unregister
+func gowtgo_server_unregister(ctxp *C.gowt_ctx, path *C.char) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if path == nil {
+			return errArg("path is NULL")
+		}
+		return h.Ctx.Unregister(goStr(path))
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Client
+
+//export gowtgo_connect_options_init
+func gowtgo_connect_options_init(o *C.gowt_connect_options) {
+	if o != nil {
+		*o = C.gowt_connect_options{struct_size: C.uint32_t(C.sizeof_gowt_connect_options)}
+	}
+}
+
+func cStrings(arr **C.char, n C.size_t) ([]string, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	if arr == nil || n > 1000 {
+		return nil, errArg("header arrays are NULL or too long")
+	}
+	var out []string
+	for _, p := range unsafe.Slice(arr, int(n)) {
+		if p == nil {
+			return nil, errArg("NULL header name or value")
+		}
+		out = append(out, C.GoString(p))
+	}
+	return out, nil
+}
+
+//export gowtgo_connect
+func gowtgo_connect(ctxp *C.gowt_ctx, url *C.char, o *C.gowt_connect_options, cb C.gowt_session_cb, app unsafe.Pointer, out *C.gowt_session_t) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if url == nil || cb == nil || out == nil {
+			return errArg("url, callback and out must not be NULL")
+		}
+		var opts core.ConnectOptions
+		if o != nil {
+			if o.struct_size < C.uint32_t(C.sizeof_gowt_connect_options) {
+				return errArg("gowt_connect_options.struct_size: call gowt_connect_options_init first")
+			}
+			var err error
+			opts.Protocols = splitList(o.protocols)
+			if opts.HeaderNames, err = cStrings((**C.char)(unsafe.Pointer(o.header_names)), o.header_count); err != nil {
+				return err
+			}
+			if opts.HeaderValues, err = cStrings((**C.char)(unsafe.Pointer(o.header_values)), o.header_count); err != nil {
+				return err
+			}
+			opts.SNI, opts.Authority, opts.Origin = goStr(o.sni), goStr(o.authority), goStr(o.origin)
+			opts.NewConnection = o.new_connection != 0
+		}
+		s, err := h.Ctx.Connect(goStr(url), opts, callbacks.CallbackValue(unsafe.Pointer(cb)), uintptr(app))
+		if err != nil {
+			return err
+		}
+		*out = C.gowt_session_t(s.Handle)
+		return nil
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Sessions
+
+//export gowtgo_session_accept
+func gowtgo_session_accept(ctxp *C.gowt_ctx, s C.gowt_session_t, proto *C.char) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		sess, err := session(h, s)
+		if err != nil {
+			return err
+		}
+		return sess.Accept(goStr(proto))
+	})
+}
+
+//export gowtgo_session_refuse
+func gowtgo_session_refuse(ctxp *C.gowt_ctx, s C.gowt_session_t, status C.int) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		sess, err := session(h, s)
+		if err != nil {
+			return err
+		}
+		return sess.Refuse(int(status))
+	})
+}
+
+//export gowtgo_session_close
+func gowtgo_session_close(ctxp *C.gowt_ctx, s C.gowt_session_t, code C.uint32_t, reason *C.char, n C.size_t) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if reason == nil && n > 0 {
+			return errArg("reason is NULL but reason_len is %d", n)
+		}
+		if n > 1024 {
+			return &core.Error{Code: core.ErrTooLarge, Msg: fmt.Sprintf("reason is %d bytes, at most 1024", n)}
+		}
+		sess, err := session(h, s)
+		if err != nil {
+			return err
+		}
+		return sess.Close(uint32(code), string(goBytes(unsafe.Pointer(reason), n)))
+	})
+}
+
+//export gowtgo_session_drain
+func gowtgo_session_drain(ctxp *C.gowt_ctx, s C.gowt_session_t) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		sess, err := session(h, s)
+		if err != nil {
+			return err
+		}
+		return sess.Drain()
+	})
+}
+
+//export gowtgo_session_set_app_ctx
+func gowtgo_session_set_app_ctx(ctxp *C.gowt_ctx, s C.gowt_session_t, app unsafe.Pointer) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		sess, err := session(h, s)
+		if err != nil {
+			return err
+		}
+		sess.SetAppCtx(uintptr(app))
+		return nil
+	})
+}
+
+//export gowtgo_session_get_id
+func gowtgo_session_get_id(ctxp *C.gowt_ctx, s C.gowt_session_t, id *C.uint64_t) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if id == nil {
+			return errArg("id is NULL")
+		}
+		sess, err := session(h, s)
+		if err != nil {
+			return err
+		}
+		w := sess.WireID()
+		if w == core.NoID {
+			return &core.Error{Code: core.ErrState, Msg: "CONNECT stream not opened yet"}
+		}
+		*id = C.uint64_t(w)
+		return nil
+	})
+}
+
+//export gowtgo_session_get_info
+func gowtgo_session_get_info(ctxp *C.gowt_ctx, s C.gowt_session_t, info *C.gowt_session_info) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if info == nil || info.struct_size < C.uint32_t(C.sizeof_gowt_session_info) {
+			return errArg("info is NULL or its struct_size is not sizeof(gowt_session_info)")
+		}
+		sess, err := session(h, s)
+		if err != nil {
+			return err
+		}
+		info.session_id = C.uint64_t(sess.WireID())
+		info.max_datagram_size = C.size_t(sess.MaxDatagram())
+		info.datagrams_sent = C.uint64_t(sess.DatagramsSent.Load())
+		info.datagrams_received = C.uint64_t(sess.DatagramsReceived.Load())
+		info.datagrams_dropped_send = C.uint64_t(sess.DatagramsDroppedSend.Load())
+		info.datagrams_dropped_recv = C.uint64_t(sess.DatagramsDroppedRx.Load())
+		info.bytes_sent = C.uint64_t(sess.BytesSent.Load())
+		info.bytes_received = C.uint64_t(sess.BytesReceived.Load())
+		info.flow_control = 0
+		if sess.FlowControl() {
+			info.flow_control = 1
+		}
+		info.shared_connection = info.flow_control
+		return nil
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Streams
+
+//export gowtgo_create_local_stream
+func gowtgo_create_local_stream(ctxp *C.gowt_ctx, s C.gowt_session_t, bidi C.int, sctx unsafe.Pointer, id *C.uint64_t) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if id == nil {
+			return errArg("stream_id is NULL")
+		}
+		sess, err := session(h, s)
+		if err != nil {
+			return err
+		}
+		st, err := sess.OpenStream(bidi != 0, uintptr(sctx))
+		if err != nil {
+			return err
+		}
+		*id = C.uint64_t(st.ID)
+		return nil
+	})
+}
+
+//export gowtgo_stream_send
+func gowtgo_stream_send(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, data unsafe.Pointer, n C.size_t, fin C.int) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if data == nil && n > 0 {
+			return errArg("data is NULL but len is %d", n)
+		}
+		if n > 1<<30 {
+			return &core.Error{Code: core.ErrTooLarge, Msg: "len larger than 1 GiB"}
+		}
+		st, err := stream(h, s, id)
+		if err != nil {
+			return err
+		}
+		return st.Send(goBytes(data, n), fin != 0)
+	})
+}
+
+//export gowtgo_stream_mark_active
+func gowtgo_stream_mark_active(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, active C.int) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		st, err := stream(h, s, id)
+		if err != nil {
+			return err
+		}
+		return st.MarkActive(active != 0)
+	})
+}
+
+func provide(ctxp *C.gowt_ctx, ev *C.gowt_event, want core.EventType, n C.size_t, fin, more bool, buf **C.uint8_t) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if ev == nil || buf == nil {
+			return errArg("ev and buf must not be NULL")
+		}
+		*buf = nil
+		req, b := callbacks.ProvideFor(h.Ctx, uint64(ev.token), want)
+		if req == nil {
+			return &core.Error{Code: core.ErrState, Msg: "not inside the callback of that PROVIDE event"}
+		}
+		if n > C.size_t(req.Max) {
+			return &core.Error{Code: core.ErrTooLarge, Msg: fmt.Sprintf("%d bytes exceed the %d offered", n, req.Max)}
+		}
+		out, err := req.Answer(int(n), fin, more)
+		if err != nil {
+			return err
+		}
+		if len(out) > 0 {
+			p := unsafe.SliceData(out)
+			b.Pinner.Pin(p) // C writes into it until the callback returns
+			*buf = (*C.uint8_t)(unsafe.Pointer(p))
+		}
+		return nil
+	})
+}
+
+//export gowtgo_provide_stream_data
+func gowtgo_provide_stream_data(ctxp *C.gowt_ctx, ev *C.gowt_event, n C.size_t, fin C.int, still C.int, buf **C.uint8_t) C.int {
+	return provide(ctxp, ev, core.EvProvideData, n, fin != 0, still != 0, buf)
+}
+
+//export gowtgo_stream_reset
+func gowtgo_stream_reset(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, code C.uint32_t) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		st, err := stream(h, s, id)
+		if err != nil {
+			return err
+		}
+		return st.Reset(uint32(code))
+	})
+}
+
+//export gowtgo_stream_stop_sending
+func gowtgo_stream_stop_sending(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, code C.uint32_t) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		st, err := stream(h, s, id)
+		if err != nil {
+			return err
+		}
+		return st.StopSending(uint32(code))
+	})
+}
+
+//export gowtgo_stream_set_ctx
+func gowtgo_stream_set_ctx(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, sctx unsafe.Pointer) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		st, err := stream(h, s, id)
+		if err != nil {
+			return err
+		}
+		st.SetAppCtx(uintptr(sctx))
+		return nil
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Datagrams
+
+//export gowtgo_send_datagram
+func gowtgo_send_datagram(ctxp *C.gowt_ctx, s C.gowt_session_t, data unsafe.Pointer, n C.size_t) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if data == nil && n > 0 {
+			return errArg("data is NULL but len is %d", n)
+		}
+		if n > 65535 {
+			return &core.Error{Code: core.ErrTooLarge, Msg: "datagram larger than 65535 bytes"}
+		}
+		sess, err := session(h, s)
+		if err != nil {
+			return err
+		}
+		return sess.SendDatagram(goBytes(data, n))
+	})
+}
+
+//export gowtgo_set_datagram_ready
+func gowtgo_set_datagram_ready(ctxp *C.gowt_ctx, s C.gowt_session_t, ready C.int) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		sess, err := session(h, s)
+		if err != nil {
+			return err
+		}
+		return sess.SetDatagramReady(ready != 0)
+	})
+}
+
+//export gowtgo_provide_datagram
+func gowtgo_provide_datagram(ctxp *C.gowt_ctx, ev *C.gowt_event, n C.size_t, more C.int, buf **C.uint8_t) C.int {
+	return provide(ctxp, ev, core.EvProvideDatagram, n, false, more != 0, buf)
+}
+
+//export gowtgo_max_datagram_size
+func gowtgo_max_datagram_size(ctxp *C.gowt_ctx, s C.gowt_session_t, out *C.size_t) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if out == nil {
+			return errArg("out is NULL")
+		}
+		sess, err := session(h, s)
+		if err != nil {
+			return err
+		}
+		*out = C.size_t(sess.MaxDatagram())
+		return nil
+	})
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test of gowt: Go formatting and vet, Go tests with the race
+# detector, then the C library build (normal and cgocheck2) and all CTest
+# tests (C API, interop with webtransport-go, baton, browser).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh browser
+
+echo "== gofmt / go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [[ -n "$unformatted" ]]; then echo "gofmt needed: $unformatted"; exit 1; fi
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 ./...
+
+echo "== C build and CTest"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build
+ctest --test-dir build --output-on-failure -j2 "$@"
