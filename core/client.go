@@ -75,10 +75,8 @@ func (s *Session) runClient(u *url.URL, addr string, opts ConnectOptions) {
 		s.finishRefused(0, "opening the CONNECT stream: "+err.Error())
 		return
 	}
-	s.mu.Lock()
-	s.ctrl = rs
-	s.mu.Unlock()
 	s.wireID.Store(uint64(rs.StreamID()))
+	s.setCtrl(rs)
 	s.initFlowControl(wc.h3cli.Settings())
 	wc.addSession(s)
 	if s.ended() { // closed by the app meanwhile
@@ -155,7 +153,8 @@ func (c *Context) clientConn(ctx context.Context, addr, host string, opts Connec
 	if !opts.NewConnection && c.cfg.MaxIncomingData > 0 {
 		c.mu.Lock()
 		for _, wc := range c.shared[key] {
-			if wc.qc.Context().Err() == nil {
+			if !wc.closing && wc.qc.Context().Err() == nil {
+				wc.users++
 				c.mu.Unlock()
 				return wc, nil
 			}
@@ -183,6 +182,7 @@ func (c *Context) clientConn(ctx context.Context, addr, host string, opts Connec
 	wc.handleBidi = raw.HandleBidirectionalStream
 	wc.handleUni = raw.HandleUnidirectionalStream
 	wc.settings = raw
+	wc.users = 1
 	if !c.trackConn(wc) {
 		qc.CloseWithError(0, "")
 		return nil, errf(ErrClosed, "context destroyed")
@@ -199,8 +199,10 @@ func (c *Context) clientConn(ctx context.Context, addr, host string, opts Connec
 			}
 			if peerFlowControl(raw.Settings()) && raw.Settings().Other[settingWTMaxSessions] > 1 {
 				c.mu.Lock()
-				wc.shareKey = key
-				c.shared[key] = append(c.shared[key], wc)
+				if !wc.closing {
+					wc.shareKey = key
+					c.shared[key] = append(c.shared[key], wc)
+				}
 				c.mu.Unlock()
 			}
 		})

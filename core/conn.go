@@ -32,6 +32,8 @@ type wtConn struct {
 	settings   http3.Settingser
 
 	shareKey string // client: key in Context.shared when open to sharing
+	users    int    // client: sessions using or about to use it (Context.mu)
+	closing  bool   // client: last user gone, no longer shared (Context.mu)
 
 	mu       sync.Mutex
 	sessions map[uint64]*Session
@@ -195,14 +197,29 @@ func (wc *wtConn) addSession(s *Session) {
 	}
 }
 
-// removeSession forgets a session; it reports whether none are left.
-func (wc *wtConn) removeSession(s *Session) bool {
+// removeSession forgets a session.
+func (wc *wtConn) removeSession(s *Session) {
 	wc.mu.Lock()
 	defer wc.mu.Unlock()
 	if wc.sessions[s.wireID.Load()] == s {
 		delete(wc.sessions, s.wireID.Load())
 	}
-	return len(wc.sessions) == 0
+}
+
+// release drops one client user; true means it was the last one and the
+// connection must close (it is withdrawn from sharing first, so no new
+// session can pick it meanwhile).
+func (wc *wtConn) release() bool {
+	c := wc.ctx
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wc.users--
+	if wc.users > 0 || wc.closing {
+		return false
+	}
+	wc.closing = true
+	c.unshareLocked(wc)
+	return true
 }
 
 func (wc *wtConn) connClosed() {

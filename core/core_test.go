@@ -44,9 +44,34 @@ func (r *recorder) wait(t *testing.T, typ EventType) Event {
 				return ev
 			}
 		case <-deadline:
-			t.Fatalf("timed out waiting for %v", typ)
+			r.mu.Lock()
+			var seen []string
+			for _, e := range r.evs {
+				seen = append(seen, fmt.Sprintf("%v(code=%d,%q)", e.Type, e.Code, e.Data))
+			}
+			r.mu.Unlock()
+			t.Fatalf("timed out waiting for %v; saw %v", typ, seen)
 		}
 	}
+}
+
+// find waits until some recorded event (in any order) has type typ.
+func (r *recorder) find(t *testing.T, typ EventType) Event {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		for _, e := range r.evs {
+			if e.Type == typ {
+				r.mu.Unlock()
+				return e
+			}
+		}
+		r.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no %v event", typ)
+	return Event{}
 }
 
 func testConfig() Config {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/quicvarint"
@@ -39,8 +40,29 @@ func (s *Session) establishedErr() error {
 	return errf(ErrState, "session not established")
 }
 
-// MaxDatagram is the largest datagram payload we can send now.
-func (s *Session) MaxDatagram() int { return int(s.maxDatagram.Load()) }
+// probeDatagram is larger than any QUIC datagram; it is never sent.
+var probeDatagram = make([]byte, 1<<16)
+
+// MaxDatagram is the largest datagram payload we can send now. quic-go has
+// no getter for it, but its SendDatagram checks the size first and returns
+// the current limit (which grows with path MTU discovery) in
+// DatagramTooLargeError without sending anything, so we ask it with an
+// oversized probe, at most every 50 ms.
+func (s *Session) MaxDatagram() int {
+	now := time.Now().UnixNano()
+	if last := s.dgProbedAt.Load(); now-last > int64(50*time.Millisecond) && s.dgProbedAt.CompareAndSwap(last, now) {
+		s.mu.Lock()
+		wc := s.conn
+		s.mu.Unlock()
+		var tooLarge *quic.DatagramTooLargeError
+		if wc != nil && errors.As(wc.qc.SendDatagram(probeDatagram), &tooLarge) {
+			if max := tooLarge.MaxDatagramPayloadSize - int64(quicvarint.Len(s.wireID.Load()/4)); max > 0 {
+				s.maxDatagram.Store(max)
+			}
+		}
+	}
+	return int(s.maxDatagram.Load())
+}
 
 // SendDatagram queues a copy of b.
 func (s *Session) SendDatagram(b []byte) error {

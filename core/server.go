@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -173,18 +174,25 @@ func (c *Context) untrackConn(wc *wtConn) {
 	defer c.mu.Unlock()
 	delete(c.conns, wc)
 	delete(c.byQUIC, wc.qc)
-	if wc.shareKey != "" {
-		list := c.shared[wc.shareKey]
-		for i, x := range list {
-			if x == wc {
-				c.shared[wc.shareKey] = append(list[:i], list[i+1:]...)
-				break
-			}
-		}
-		if len(c.shared[wc.shareKey]) == 0 {
-			delete(c.shared, wc.shareKey)
+	wc.closing = true
+	c.unshareLocked(wc)
+}
+
+func (c *Context) unshareLocked(wc *wtConn) {
+	if wc.shareKey == "" {
+		return
+	}
+	list := c.shared[wc.shareKey]
+	for i, x := range list {
+		if x == wc {
+			c.shared[wc.shareKey] = append(list[:i:i], list[i+1:]...)
+			break
 		}
 	}
+	if len(c.shared[wc.shareKey]) == 0 {
+		delete(c.shared, wc.shareKey)
+	}
+	wc.shareKey = ""
 }
 
 // ConnectRequest is what the server learns from a CONNECT request.
@@ -199,7 +207,7 @@ type ConnectRequest struct {
 func (c *Context) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if rec := recover(); rec != nil {
-			c.SetLastError("internal panic in request handler")
+			c.SetLastError(fmt.Sprintf("internal panic in request handler: %v", rec))
 		}
 	}()
 	wc, _ := r.Context().Value(connKey).(*wtConn)
@@ -247,22 +255,25 @@ func (c *Context) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			req.HeaderValues = append(req.HeaderValues, v)
 		}
 	}
-	str := w.(http3.HTTPStreamer).HTTPStream()
 	s := newSession(c, false, entry.cb, entry.appCtx)
 	s.req = req
 	s.path = entry
-	s.ctrl = str
 	s.conn = wc
-	s.wireID.Store(uint64(str.StreamID()))
+	// The session ID is the request stream's ID. http3's request body has a
+	// public StreamID method; HTTPStream() would give it too, but it sends
+	// the 200 at once, before the application has decided.
+	if b, ok := r.Body.(interface{ StreamID() quic.StreamID }); ok {
+		s.wireID.Store(uint64(b.StreamID()))
+	}
 	s.state = stPending
 	s.initFlowControl(st.Settings())
 	if err := c.addSession(s); err != nil {
 		w.WriteHeader(http.StatusTooManyRequests)
-		w.(http.Flusher).Flush()
-		_ = str.Close()
 		return
 	}
-	wc.addSession(s)
+	if s.WireID() != NoID {
+		wc.addSession(s)
+	}
 	c.q.push(Event{Type: EvConnect, Sess: s, StreamID: NoID, Request: req})
 
 	var d decision
@@ -276,8 +287,6 @@ func (c *Context) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if d.status != 0 {
 		w.WriteHeader(d.status)
-		w.(http.Flusher).Flush()
-		_ = str.Close()
 		s.finishRefused(d.status, "")
 		return
 	}
@@ -287,7 +296,12 @@ func (c *Context) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(http.StatusOK)
-	w.(http.Flusher).Flush()
+	str := w.(http3.HTTPStreamer).HTTPStream() // sends the 200
+	if s.WireID() == NoID {
+		s.wireID.Store(uint64(str.StreamID()))
+		wc.addSession(s)
+	}
+	s.setCtrl(str)
 	s.run()
 }
 

@@ -69,6 +69,7 @@ type Session struct {
 	doneCtx   context.Context
 	cancel    context.CancelFunc
 	ctrlEOF   chan struct{} // closed when the capsule reader stops
+	ctrlReady chan struct{} // closed once ctrl is set (read it freely after)
 	ctrlMu    sync.Mutex    // serialises writes on the CONNECT stream
 	endOnce   sync.Once
 	deregSeen bool // delivery thread only: DEREGISTER delivered
@@ -79,6 +80,7 @@ type Session struct {
 	dgWake         chan struct{}
 	dgWantWritable atomic.Bool
 	maxDatagram    atomic.Int64
+	dgProbedAt     atomic.Int64
 
 	DatagramsSent, DatagramsReceived         atomic.Uint64
 	DatagramsDroppedSend, DatagramsDroppedRx atomic.Uint64
@@ -87,16 +89,17 @@ type Session struct {
 
 func newSession(c *Context, client bool, cb any, appCtx uintptr) *Session {
 	s := &Session{
-		ctx:      c,
-		Handle:   nextSessionHandle.Add(1),
-		client:   client,
-		cb:       cb,
-		streams:  make(map[uint64]*Stream),
-		decision: make(chan decision, 1),
-		done:     make(chan struct{}),
-		ctrlEOF:  make(chan struct{}),
-		dgSendQ:  make(chan []byte, c.cfg.DatagramSendQueue),
-		dgWake:   make(chan struct{}, 1),
+		ctx:       c,
+		Handle:    nextSessionHandle.Add(1),
+		client:    client,
+		cb:        cb,
+		streams:   make(map[uint64]*Stream),
+		decision:  make(chan decision, 1),
+		done:      make(chan struct{}),
+		ctrlEOF:   make(chan struct{}),
+		ctrlReady: make(chan struct{}),
+		dgSendQ:   make(chan []byte, c.cfg.DatagramSendQueue),
+		dgWake:    make(chan struct{}, 1),
 	}
 	s.doneCtx, s.cancel = context.WithCancel(context.Background())
 	s.appCtx.Store(appCtx)
@@ -206,9 +209,28 @@ func (s *Session) connectResult(r int) {
 // ---------------------------------------------------------------------------
 // Running an established session
 
+// setCtrl installs the CONNECT stream (once).
+func (s *Session) setCtrl(c ctrlStream) {
+	s.mu.Lock()
+	s.ctrl = c
+	s.mu.Unlock()
+	close(s.ctrlReady)
+}
+
+// ctrlOrNil returns the CONNECT stream if it is set.
+func (s *Session) ctrlOrNil() ctrlStream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ctrl
+}
+
 // run starts the session's readers once it is established (both sides).
 func (s *Session) run() {
 	s.mu.Lock()
+	if s.state == stClosed { // closed by the application meanwhile
+		s.mu.Unlock()
+		return
+	}
 	s.state = stEstablished
 	early := s.early
 	s.early = nil
@@ -270,6 +292,11 @@ func (s *Session) readCapsules() {
 }
 
 func (s *Session) writeCtrl(b []byte) error {
+	select { // a server session accepted in its callback gets ctrl a bit later
+	case <-s.ctrlReady:
+	case <-time.After(5 * time.Second):
+		return errf(ErrClosed, "CONNECT stream never became ready")
+	}
 	s.ctrlMu.Lock()
 	defer s.ctrlMu.Unlock()
 	_, err := s.ctrl.Write(b)
@@ -378,13 +405,20 @@ func (s *Session) closeFor(reason string) {
 // connection if this session owns it (webtransport-go's Dial-made sessions
 // close their connection at once and the peer loses the close code).
 func (s *Session) sendClose(established bool, code uint32, reason string, streams []*Stream) {
-	if s.ctrl == nil {
+	if !established { // client still connecting: abandon the request
+		if ctrl := s.ctrlOrNil(); ctrl != nil {
+			ctrl.CancelWrite(h3RequestCanceled)
+			ctrl.CancelRead(h3RequestCanceled)
+		}
+		abortStreams(streams)
 		s.closeOwnedConn(0)
 		return
 	}
-	if !established { // client still connecting: abandon the request
-		s.ctrl.CancelWrite(h3RequestCanceled)
-		s.ctrl.CancelRead(h3RequestCanceled)
+	// A server session accepted inside its CONNECT callback gets its stream
+	// once the 200 is out.
+	select {
+	case <-s.ctrlReady:
+	case <-time.After(5 * time.Second):
 		abortStreams(streams)
 		s.closeOwnedConn(0)
 		return
@@ -436,9 +470,9 @@ func (s *Session) finishError(msg string) {
 	if !ok {
 		return
 	}
-	if s.ctrl != nil {
-		s.ctrl.CancelRead(h3RequestCanceled)
-		s.ctrl.CancelWrite(h3RequestCanceled)
+	if ctrl := s.ctrlOrNil(); ctrl != nil {
+		ctrl.CancelRead(h3RequestCanceled)
+		ctrl.CancelWrite(h3RequestCanceled)
 	}
 	abortStreams(streams)
 	s.closeOwnedConn(0)
@@ -459,12 +493,13 @@ func (s *Session) closeOwnedConn(delay time.Duration) {
 	s.mu.Lock()
 	wc := s.conn
 	owns := s.ownsConn
+	s.ownsConn = false // release once
 	s.mu.Unlock()
 	if wc == nil {
 		return
 	}
-	empty := wc.removeSession(s)
-	if owns && empty {
+	wc.removeSession(s)
+	if owns && wc.release() {
 		if delay > 0 {
 			time.Sleep(delay)
 		}

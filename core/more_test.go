@@ -1,0 +1,208 @@
+package core
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func connect(t *testing.T, cli *Context, port int, path string, rec *recorder, opts ConnectOptions) *Session {
+	t.Helper()
+	s, err := cli.Connect(fmt.Sprintf("https://127.0.0.1:%d%s", port, path), opts, rec.cb(nil), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newClient(t *testing.T, cfg Config) *Context {
+	t.Helper()
+	c, err := NewContext(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Destroy() })
+	return c
+}
+
+func TestRefusedSession(t *testing.T) {
+	srec := newRecorder()
+	_, port := newServer(t, testConfig(), "/ok", srec.cb(func(c *Context, ev *Event) int {
+		if ev.Type == EvConnect && ev.Sess.WireID() == NoID {
+			// We read it from http3's request body (StreamID method).
+			t.Error("session ID unknown in the CONNECT event: quic-go's http3 changed")
+		}
+		if ev.Type == EvConnect && ev.Request.Query == "no" {
+			return 429
+		}
+		return 0
+	}))
+	cli := newClient(t, testConfig())
+	for _, tc := range []struct {
+		path string
+		code uint64
+	}{{"/missing", 404}, {"/ok?no", 429}} {
+		rec := newRecorder()
+		connect(t, cli, port, tc.path, rec, ConnectOptions{})
+		ev := rec.wait(t, EvConnectRefused)
+		if ev.Code != tc.code {
+			t.Fatalf("%s: refused with %d, want %d", tc.path, ev.Code, tc.code)
+		}
+		rec.wait(t, EvDeregister)
+		rec.mu.Lock()
+		for _, e := range rec.evs {
+			if e.Type == EvClose {
+				t.Fatalf("refused session got CLOSE")
+			}
+		}
+		rec.mu.Unlock()
+	}
+}
+
+func TestSharedConnectionDrainResetStop(t *testing.T) {
+	srec := newRecorder()
+	var srvSessions = make(chan *Session, 10)
+	_, port := newServer(t, testConfig(), "*", srec.cb(func(c *Context, ev *Event) int {
+		switch ev.Type {
+		case EvConnectAccepted, EvConnect:
+			srvSessions <- ev.Sess
+		case EvPostData:
+			if ev.Stream.Bidi {
+				_ = ev.Stream.Reset(77)
+				_ = ev.Stream.StopSending(78)
+			}
+		}
+		return 0
+	}))
+	cli := newClient(t, testConfig())
+	var sess []*Session
+	var recs []*recorder
+	for i := 0; i < 3; i++ {
+		rec := newRecorder()
+		s := connect(t, cli, port, "/x", rec, ConnectOptions{})
+		rec.wait(t, EvConnectAccepted)
+		sess = append(sess, s)
+		recs = append(recs, rec)
+	}
+	ids := map[uint64]bool{}
+	var conn *wtConn
+	for i, s := range sess {
+		ids[s.WireID()] = true
+		if !s.FlowControl() {
+			t.Fatalf("session %d: flow control not negotiated", i)
+		}
+		if i > 0 && s.conn != conn {
+			t.Fatalf("session %d does not share the connection", i)
+		}
+		conn = s.conn
+	}
+	if len(ids) != 3 {
+		t.Fatalf("session IDs not distinct: %v", ids)
+	}
+	// drain both ways
+	var srv0 *Session
+	for s := range srvSessions {
+		if s.WireID() == sess[0].WireID() {
+			srv0 = s
+			break
+		}
+	}
+	if err := sess[0].Drain(); err != nil {
+		t.Fatal(err)
+	}
+	srec.wait(t, EvDrain)
+	if err := srv0.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	recs[0].wait(t, EvDrain)
+	// reset + stop sending with codes
+	st, err := sess[1].OpenStream(true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send([]byte("x"), false); err != nil {
+		t.Fatal(err)
+	}
+	r := recs[1].find(t, EvReset)
+	ss := recs[1].find(t, EvStopSending)
+	if r.Code != 77 || ss.Code != 78 {
+		t.Fatalf("reset %d stop %d", r.Code, ss.Code)
+	}
+	if err := st.Send([]byte("y"), false); CodeOf(err) != ErrClosed {
+		t.Fatalf("send after STOP_SENDING: %v", err)
+	}
+	recs[1].find(t, EvFree)
+	// closing one session leaves the others working
+	if err := sess[0].Close(9, "one"); err != nil {
+		t.Fatal(err)
+	}
+	recs[0].wait(t, EvDeregister)
+	time.Sleep(50 * time.Millisecond)
+	st2, err := sess[2].OpenStream(false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st2.Send(bytes.Repeat([]byte("z"), 100000), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess[2].Close(0, ""); err != nil {
+		t.Fatal(err)
+	}
+	cl := srec.wait(t, EvClose)
+	if cl.Code != 9 || string(cl.Data) != "one" {
+		t.Fatalf("server saw %d %q", cl.Code, cl.Data)
+	}
+}
+
+func TestServerCloseAndPollMode(t *testing.T) {
+	srec := newRecorder()
+	_, port := newServer(t, testConfig(), "*", srec.cb(func(c *Context, ev *Event) int {
+		if ev.Type == EvPostDatagram {
+			_ = ev.Sess.Close(31337, "server says bye")
+		}
+		return 0
+	}))
+	cfg := testConfig()
+	cfg.DispatchMode = DispatchPoll
+	cli := newClient(t, cfg)
+	rec := newRecorder()
+	s := connect(t, cli, port, "/x", rec, ConnectOptions{})
+	fd, err := cli.PollFD()
+	if err != nil || fd < 0 {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	sent := false
+	for time.Now().Before(deadline) {
+		if _, err := cli.ProcessEvents(0); err != nil {
+			t.Fatal(err)
+		}
+		rec.mu.Lock()
+		var closeEv *Event
+		accepted := false
+		for i := range rec.evs {
+			switch rec.evs[i].Type {
+			case EvConnectAccepted:
+				accepted = true
+			case EvClose:
+				closeEv = &rec.evs[i]
+			}
+		}
+		rec.mu.Unlock()
+		if accepted && !sent {
+			if err := s.SendDatagram([]byte("close me")); err != nil {
+				t.Fatal(err)
+			}
+			sent = true
+		}
+		if closeEv != nil {
+			if closeEv.Code != 31337 || string(closeEv.Data) != "server says bye" || closeEv.Flags&FlagCloseRemote == 0 {
+				t.Fatalf("client saw close %d %q %x", closeEv.Code, closeEv.Data, closeEv.Flags)
+			}
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatal("no CLOSE in poll mode")
+}
