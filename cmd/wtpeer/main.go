@@ -1,0 +1,204 @@
+// Command wtpeer is an independent WebTransport test peer built directly on
+// github.com/quic-go/webtransport-go (v0.13.0) and quic-go (v0.62.0). gowt's
+// test suite runs it against the C library in both directions to prove wire
+// interoperability. It imports nothing from gowt.
+//
+// Usage:
+//
+//	wtpeer server -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-timeout D]
+//	wtpeer client -url https://127.0.0.1:PORT/path -scenario NAME [-insecure] [-timeout 10s] [-nofc]
+//	              [-code N] [-reason R] [-status S]
+//	wtpeer baton-server -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-timeout D]
+//	wtpeer baton-client -url "https://127.0.0.1:PORT/baton?version=0&baton=N&count=K" [-timeout 10s] [-nofc] [-v]
+//
+// The servers print "LISTENING <port> <sha256 hex of the certificate DER>"
+// once ready and serve until killed, until stdin is closed (unless stdin is
+// /dev/null) or until -timeout (0 = none). Server paths: /echo, /open,
+// /reset, /close, /drain, /wait, /refuse404, /refuse400 (see server.go).
+// Client scenarios: echo, accept-streams, reset, closed-by-server, close,
+// refused, multi (see client.go).
+//
+// Every observation is one JSON object per line on stdout ({"ev":...}); a
+// client ends with {"result":"pass"} or {"result":"fail","why":...} and exits
+// 0 only on pass. The baton client also prints pico_baton's summary lines.
+// The client never verifies the server certificate.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, `usage:
+  wtpeer server       -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-timeout D]
+  wtpeer client       -url https://HOST:PORT/PATH -scenario NAME [-insecure] [-timeout 10s] [-nofc]
+                      [-code N] [-reason R] [-status S]
+  wtpeer baton-server -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-timeout D]
+  wtpeer baton-client -url "https://HOST:PORT/baton?version=0&baton=N&count=K" [-timeout 10s] [-nofc] [-v]
+scenarios: echo accept-streams reset closed-by-server close refused multi`)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) < 1 {
+		usage(stderr)
+		return 2
+	}
+	lg := newJSONLog(stdout)
+	switch args[0] {
+	case "server", "baton-server":
+		return runServerCmd(args[0] == "baton-server", args[1:], lg, stderr)
+	case "client":
+		return runClientCmd(args[1:], lg, stderr)
+	case "baton-client":
+		return runBatonClientCmd(args[1:], lg, stderr)
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return 0
+	default:
+		usage(stderr)
+		return 2
+	}
+}
+
+func runServerCmd(baton bool, args []string, lg *jsonLog, stderr io.Writer) int {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o serverOptions
+	var timeout time.Duration
+	fs.StringVar(&o.Addr, "addr", "127.0.0.1:0", "UDP address to listen on")
+	fs.StringVar(&o.CertFile, "cert", "", "certificate PEM (default: self-signed ECDSA P-256)")
+	fs.StringVar(&o.KeyFile, "key", "", "private key PEM")
+	fs.BoolVar(&o.NoFC, "nofc", false, "disable WebTransport flow control")
+	fs.DurationVar(&timeout, "timeout", 0, "exit after this long (0: run until killed or stdin closes)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	o.Baton = baton
+	srv, err := startServer(o, lg)
+	if err != nil {
+		fmt.Fprintln(stderr, "wtpeer:", err)
+		return 1
+	}
+	lg.Text("LISTENING %d %s", srv.Port, srv.Fingerprint)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	var timer <-chan time.Time
+	if timeout > 0 {
+		timer = time.After(timeout)
+	}
+	select {
+	case <-sig:
+	case <-stdinClosed():
+	case <-timer:
+	}
+	done := make(chan struct{})
+	go func() { srv.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+	}
+	lg.Event("server_stopped")
+	return 0
+}
+
+// stdinClosed is closed when stdin reaches EOF. When stdin is /dev/null (a
+// background job) it never fires: the server then runs until killed.
+func stdinClosed() <-chan struct{} {
+	ch := make(chan struct{})
+	in, err1 := os.Stdin.Stat()
+	null, err2 := os.Stat(os.DevNull)
+	if err1 != nil || (err2 == nil && os.SameFile(in, null)) {
+		return ch
+	}
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		close(ch)
+	}()
+	return ch
+}
+
+// watchdog ends the process if a client overruns its timeout by 3 s, so a
+// test never hangs on a stuck peer.
+func watchdog(timeout time.Duration, lg *jsonLog) *time.Timer {
+	return time.AfterFunc(timeout+3*time.Second, func() {
+		lg.Result(errors.New("watchdog: client did not finish in time"))
+		os.Exit(1)
+	})
+}
+
+func runClientCmd(args []string, lg *jsonLog, stderr io.Writer) int {
+	fs := flag.NewFlagSet("client", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := clientOptions{}
+	var code int64
+	var reason string
+	fs.StringVar(&o.URL, "url", "", "https://HOST:PORT/PATH")
+	fs.StringVar(&o.Scenario, "scenario", "echo", "echo|accept-streams|reset|closed-by-server|close|refused|multi")
+	fs.Bool("insecure", true, "skip certificate verification (always on)")
+	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "give up after this long")
+	fs.BoolVar(&o.NoFC, "nofc", false, "disable WebTransport flow control")
+	fs.Int64Var(&code, "code", -1, "close: code to send; closed-by-server: code expected (default 4242)")
+	fs.StringVar(&reason, "reason", "", `close: reason to send; closed-by-server: reason expected (default "server says bye")`)
+	fs.IntVar(&o.Status, "status", 404, "refused: expected HTTP status")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	o.Code = code
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "reason" {
+			o.Reason = &reason
+		}
+	})
+	if o.URL == "" {
+		fmt.Fprintln(stderr, "wtpeer client: -url is required")
+		return 2
+	}
+	if code > 0xffffffff {
+		fmt.Fprintln(stderr, "wtpeer client: -code must fit in 32 bits")
+		return 2
+	}
+	defer watchdog(o.Timeout, lg).Stop()
+	err := runClient(o, lg)
+	lg.Result(err)
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+func runBatonClientCmd(args []string, lg *jsonLog, stderr io.Writer) int {
+	fs := flag.NewFlagSet("baton-client", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o batonClientOptions
+	fs.StringVar(&o.URL, "url", "", "https://HOST:PORT/PATH?version=0&baton=N&count=K")
+	fs.Bool("insecure", true, "skip certificate verification (always on)")
+	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "give up after this long")
+	fs.BoolVar(&o.NoFC, "nofc", false, "disable WebTransport flow control")
+	fs.BoolVar(&o.Verbose, "v", false, "log every baton and datagram")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if o.URL == "" {
+		fmt.Fprintln(stderr, "wtpeer baton-client: -url is required")
+		return 2
+	}
+	defer watchdog(o.Timeout, lg).Stop()
+	err := runBatonClient(o, lg)
+	lg.Result(err)
+	if err != nil {
+		return 1
+	}
+	return 0
+}
