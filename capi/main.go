@@ -219,6 +219,7 @@ func goConfig(cfg *C.gowt_config) (core.Config, error) {
 	}
 	c.QlogDir = goStr(cfg.qlog_dir)
 	c.KeylogFile = goStr(cfg.keylog_file)
+	c.WWWDir = goStr(cfg.www_dir)
 	return c, nil
 }
 

@@ -1,8 +1,14 @@
 package core
 
 import (
+	"os"
 	"time"
 )
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
 
 // Dispatch modes (public gowt_dispatch_mode).
 const (
@@ -38,6 +44,8 @@ type Config struct {
 
 	QlogDir    string
 	KeylogFile string
+
+	WWWDir string // serve plain GET/HEAD from here
 }
 
 // DefaultConfig returns the documented defaults of gowt_config_init.
@@ -70,6 +78,8 @@ func (c *Config) validate() error {
 		return errf(ErrInvalidArg, "give the certificate as files or as PEM, not both")
 	case c.MaxSessions <= 0 || c.MaxIncomingBidi < 0 || c.MaxIncomingUni < 0 || c.MaxIncomingData < 0:
 		return errf(ErrInvalidArg, "limits must not be negative")
+	case c.WWWDir != "" && !isDir(c.WWWDir):
+		return errf(ErrInvalidArg, "www_dir %q is not a directory", c.WWWDir)
 	case c.StreamSendBuffer <= 0 || c.DatagramRecvQueue <= 0 || c.DatagramSendQueue <= 0 || c.EventQueueDepth <= 0:
 		return errf(ErrInvalidArg, "buffer and queue sizes must be positive")
 	}

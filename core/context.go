@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -84,6 +85,7 @@ type Context struct {
 	clientTLS    *tls.Config
 	keylog       *os.File
 	h3           *http3.Server
+	files        http.Handler // plain HTTP/3 GET from Config.WWWDir
 	clientTr     *quic.Transport
 	clientTrOnce sync.Once
 	clientTrErr  error

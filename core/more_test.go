@@ -2,9 +2,16 @@ package core
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go/http3"
 )
 
 func connect(t *testing.T, cli *Context, port int, path string, rec *recorder, opts ConnectOptions) *Session {
@@ -205,4 +212,34 @@ func TestServerCloseAndPollMode(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	t.Fatal("no CLOSE in poll mode")
+}
+
+func TestPlainHTTP3Files(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello over h3"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.WWWDir = dir
+	_, port := newServer(t, cfg, "/wt", newRecorder().cb(nil))
+	tr := &http3.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	defer tr.Close()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	rsp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/hello.txt", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(rsp.Body)
+	rsp.Body.Close()
+	if rsp.StatusCode != 200 || string(body) != "hello over h3" {
+		t.Fatalf("GET: %d %q", rsp.StatusCode, body)
+	}
+	rsp, err = client.Get(fmt.Sprintf("https://127.0.0.1:%d/missing.txt", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsp.Body.Close()
+	if rsp.StatusCode != 404 {
+		t.Fatalf("missing file: %d", rsp.StatusCode)
+	}
 }

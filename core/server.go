@@ -100,6 +100,9 @@ func (c *Context) Listen(host string, port int) (int, error) {
 		return 0, errf(ErrClosed, "context destroyed")
 	}
 	if c.h3 == nil {
+		if c.cfg.WWWDir != "" {
+			c.files = http.FileServer(http.Dir(c.cfg.WWWDir))
+		}
 		c.h3 = &http3.Server{
 			Handler:            http.HandlerFunc(c.serveHTTP),
 			EnableDatagrams:    true,
@@ -211,6 +214,10 @@ func (c *Context) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	wc, _ := r.Context().Value(connKey).(*wtConn)
+	if r.Method != http.MethodConnect && c.files != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		c.files.ServeHTTP(w, r)
+		return
+	}
 	if wc == nil || r.Method != http.MethodConnect {
 		w.WriteHeader(http.StatusNotFound)
 		return

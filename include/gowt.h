@@ -205,6 +205,10 @@ typedef struct gowt_config {
     /* --- Diagnostics. --- */
     const char *qlog_dir;     /* write one qlog file per connection here */
     const char *keylog_file;  /* append TLS secrets (NSS key log format) */
+
+    /* --- Plain HTTP/3. --- */
+    const char *www_dir;      /* serve GET/HEAD requests from files here
+                               * (NULL: non-CONNECT requests get 404) */
 } gowt_config;
 
 /** Fill *cfg with defaults and set struct_size. Must be called before use.
