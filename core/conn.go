@@ -140,7 +140,7 @@ func (wc *wtConn) route(id uint64, es earlyStream) {
 		wc.early[id] = append(wc.early[id], es)
 		wc.nEarly++
 		wc.mu.Unlock()
-		time.AfterFunc(earlyStreamTimeout, wc.expireEarly)
+		time.AfterFunc(earlyStreamTimeout, func() { wc.ctx.recovered(wc.expireEarly) })
 		return
 	}
 	wc.mu.Unlock()

@@ -277,7 +277,7 @@ func (c *Context) dispatchLoop() {
 			continue
 		}
 		c.deliverMu.Lock()
-		c.deliver(b)
+		c.recovered(func() { c.deliver(b) })
 		c.deliverMu.Unlock()
 	}
 }
@@ -306,7 +306,7 @@ func (c *Context) processLocked(max int) int {
 		if len(b.Events) == 0 {
 			break
 		}
-		c.deliver(b)
+		c.recovered(func() { c.deliver(b) })
 		n += len(b.Events)
 	}
 	return n
@@ -512,6 +512,17 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 	case <-done:
 	case <-time.After(d):
 	}
+}
+
+// recovered runs f, turning a panic into the context's last error: a panic
+// in any goroutine would abort the host process.
+func (c *Context) recovered(f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.SetLastError(fmt.Sprintf("internal panic: %v", r))
+		}
+	}()
+	f()
 }
 
 // goSafe runs f in a tracked goroutine that can never crash the host.

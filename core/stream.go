@@ -206,19 +206,24 @@ func (st *Stream) watch() {
 	}
 	if st.hasSend {
 		w := st.writer()
-		context.AfterFunc(w.Context(), func() {
-			var se *quic.StreamError
-			if errors.As(context.Cause(w.Context()), &se) && se.Remote {
-				st.mu.Lock()
-				st.sendDone = true
-				st.buf, st.buffered = nil, 0
-				st.mu.Unlock()
-				st.signal()
-				st.push(Event{Type: EvStopSending, Code: appErrorFromWire(uint64(se.ErrorCode))})
-				st.maybeFree()
-			}
-		})
+		context.AfterFunc(w.Context(), func() { c.recovered(st.sendSideEnded) })
 	}
+}
+
+// sendSideEnded reports a peer's STOP_SENDING (the send context's cause).
+func (st *Stream) sendSideEnded() {
+	w := st.writer()
+	var se *quic.StreamError
+	if !errors.As(context.Cause(w.Context()), &se) || !se.Remote {
+		return // our own FIN or reset
+	}
+	st.mu.Lock()
+	st.sendDone = true
+	st.buf, st.buffered = nil, 0
+	st.mu.Unlock()
+	st.signal()
+	st.push(Event{Type: EvStopSending, Code: appErrorFromWire(uint64(se.ErrorCode))})
+	st.maybeFree()
 }
 
 // ---------------------------------------------------------------------------
