@@ -57,6 +57,7 @@ type Handle struct {
 	Ptr unsafe.Pointer // the gowt_ctx * given to C
 
 	evs      []C.gowt_event
+	cur      []C.gowt_event // the batch being delivered (delivering thread only)
 	cbs      []C.uintptr_t
 	requests []*C.gowt_connect_request
 	protos   map[string]*C.char // interned sub-protocol names
@@ -149,7 +150,9 @@ func (h *Handle) Deliver(c *core.Context, b *core.Batch) {
 		cb, _ := ev.Sess.Callback().(uintptr)
 		cbs[i] = C.uintptr_t(cb)
 	}
+	h.cur = evs
 	C.gowt_run_batch((*C.gowt_ctx)(h.Ptr), &evs[0], &cbs[0], (*C.int32_t)(unsafe.Pointer(&b.Results[0])), C.int(n))
+	h.cur = nil
 	for _, r := range h.requests {
 		C.gowt_free_request(r)
 	}
@@ -189,6 +192,25 @@ func (h *Handle) request(r *core.ConnectRequest) *C.gowt_connect_request {
 	}
 	cr.header_count = C.size_t(len(r.HeaderNames))
 	return cr
+}
+
+// PatchCtx makes a context set from inside a callback reach the later
+// events of the batch being delivered, which were converted before the
+// callback ran. st nil: the session's app_ctx; else the stream's ctx.
+func (h *Handle) PatchCtx(sess *core.Session, st *core.Stream, v uintptr) {
+	b := h.Ctx.CurrentBatch() // non-nil only on the delivering thread
+	if b == nil || len(h.cur) != len(b.Events) {
+		return
+	}
+	for i := range b.Events {
+		ev := &b.Events[i]
+		switch {
+		case st != nil && ev.Stream == st:
+			setPtr(&h.cur[i].stream_ctx, v)
+		case st == nil && ev.Sess == sess:
+			setPtr(&h.cur[i].app_ctx, v)
+		}
+	}
 }
 
 // ProvideFor finds the provide request behind a PROVIDE_* event given to C,

@@ -492,6 +492,7 @@ func gowtgo_session_set_app_ctx(ctxp *C.gowt_ctx, s C.gowt_session_t, app unsafe
 			return err
 		}
 		sess.SetAppCtx(uintptr(app))
+		h.PatchCtx(sess, nil, uintptr(app))
 		return nil
 	})
 }
@@ -653,6 +654,7 @@ func gowtgo_stream_set_ctx(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, 
 			return err
 		}
 		st.SetAppCtx(uintptr(sctx))
+		h.PatchCtx(nil, st, uintptr(sctx))
 		return nil
 	})
 }

@@ -366,6 +366,10 @@ func (c *Context) afterDelivery(ev *Event, result int32) {
 		close(ev.Provide.done)
 	case EvPostDatagram:
 		ev.Sess.dgQueued.Add(-1)
+	case EvFree:
+		if ev.Stream != nil {
+			ev.Stream.forget()
+		}
 	case EvDeregister:
 		c.mu.Lock()
 		delete(c.sessions, ev.Sess.Handle)

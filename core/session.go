@@ -333,7 +333,6 @@ func (s *Session) end(ev *Event) (streams []*Stream, ok bool) {
 		for _, st := range s.streams {
 			streams = append(streams, st)
 		}
-		s.streams = map[uint64]*Stream{}
 		early := s.early
 		s.early = nil
 		s.mu.Unlock()

@@ -508,7 +508,8 @@ func (st *Stream) Reset(code uint32) error {
 // ---------------------------------------------------------------------------
 // End of life
 
-// maybeFree forgets the stream once both directions are finished.
+// maybeFree queues FREE once both directions are finished. The stream stays
+// addressable (gowt_stream_set_ctx...) until its FREE has been delivered.
 func (st *Stream) maybeFree() {
 	st.mu.Lock()
 	done := !st.freed && (!st.hasSend || st.sendDone) && (!st.hasRecv || st.recvDone)
@@ -520,27 +521,32 @@ func (st *Stream) maybeFree() {
 		return
 	}
 	s := st.sess
-	s.mu.Lock()
-	removed := s.streams[st.ID] == st
-	if removed {
-		delete(s.streams, st.ID)
-		if s.fc != nil && !st.Local {
-			s.fcStreamClosed(st.Bidi)
-		}
+	if s.fc != nil && !st.Local {
+		s.fcStreamClosed(st.Bidi)
 	}
-	s.mu.Unlock()
-	if removed {
-		st.push(Event{Type: EvFree})
-	}
+	st.push(Event{Type: EvFree})
 }
 
-// markFreed is called by the session's end: FREE is queued by the caller.
+// forget removes the stream from its session once FREE was delivered.
+func (st *Stream) forget() {
+	s := st.sess
+	s.mu.Lock()
+	if s.streams[st.ID] == st {
+		delete(s.streams, st.ID)
+	}
+	s.mu.Unlock()
+}
+
+// markFreed queues FREE for a stream the session's end takes down.
 func (st *Stream) markFreed() {
 	st.mu.Lock()
+	already := st.freed
 	st.freed = true
 	st.mu.Unlock()
 	st.signal()
-	st.push(Event{Type: EvFree})
+	if !already {
+		st.push(Event{Type: EvFree})
+	}
 }
 
 // abort resets both directions with code (raw HTTP/3 code, not mapped).

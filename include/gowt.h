@@ -472,8 +472,10 @@ int gowt_session_close(gowt_ctx *ctx, gowt_session_t s, uint32_t code,
  *  (not yet accepted), GOWT_ERR_NOT_FOUND. */
 int gowt_session_drain(gowt_ctx *ctx, gowt_session_t s);
 
-/** Set the session's app context (given to later events). Returns GOWT_OK,
- *  GOWT_ERR_NOT_FOUND. */
+/** Set the session's app context. Called inside a callback, every later event
+ *  carries it. Called from another thread, events handed to the callback
+ *  thread after the call carry it (those of the batch already being
+ *  delivered, at most 63, may not). Returns GOWT_OK, GOWT_ERR_NOT_FOUND. */
 int gowt_session_set_app_ctx(gowt_ctx *ctx, gowt_session_t s, void *app_ctx);
 
 /** The session's wire ID (CONNECT stream ID). Returns GOWT_OK,
@@ -563,7 +565,9 @@ int gowt_stream_reset(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
 int gowt_stream_stop_sending(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
                              uint32_t code);
 
-/** Set the stream's app context. Returns GOWT_OK, GOWT_ERR_NOT_FOUND. */
+/** Set the stream's app context; it is valid until the stream's FREE event
+ *  (same delivery rule as gowt_session_set_app_ctx). Returns GOWT_OK,
+ *  GOWT_ERR_NOT_FOUND (unknown stream, or FREE already delivered). */
 int gowt_stream_set_ctx(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
                         void *stream_ctx);
 
