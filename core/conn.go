@@ -83,7 +83,7 @@ func (wc *wtConn) acceptBidi() {
 				}
 				return
 			}
-			r := quicvarint.NewReader(str)
+			r := &headerReader{r: str}
 			_, _ = quicvarint.Read(r)
 			id, err := quicvarint.Read(r)
 			if err != nil || id%4 != 0 {
@@ -113,7 +113,7 @@ func (wc *wtConn) acceptUni() {
 				}
 				return
 			}
-			r := quicvarint.NewReader(str)
+			r := &headerReader{r: str}
 			_, _ = quicvarint.Read(r)
 			id, err := quicvarint.Read(r)
 			if err != nil || id%4 != 0 {
@@ -123,6 +123,28 @@ func (wc *wtConn) acceptUni() {
 			wc.route(id, earlyStream{uni: str})
 		})
 	}
+}
+
+// headerReader reads a stream header byte by byte. quic-go returns the last
+// reliable byte of a stream reset with RESET_STREAM_AT together with the
+// reset error (n=1, err!=nil), and quicvarint.NewReader's byte reader drops
+// such a byte; a stream reset right after it was opened would then lose its
+// session ID. The error is kept for the next call (and quic-go repeats it).
+type headerReader struct {
+	r   io.Reader
+	err error
+}
+
+func (h *headerReader) ReadByte() (byte, error) {
+	var b [1]byte
+	for h.err == nil {
+		n, err := h.r.Read(b[:])
+		h.err = err
+		if n == 1 {
+			return b[0], nil
+		}
+	}
+	return 0, h.err
 }
 
 // route hands an incoming WebTransport stream to its session, or holds it

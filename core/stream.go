@@ -332,6 +332,9 @@ func (st *Stream) Send(data []byte, fin bool) error {
 	if err := st.sendCheck(); err != nil {
 		return err
 	}
+	if st.pullActive {
+		return errf(ErrState, "stream %d is in pull mode (gowt_stream_mark_active)", st.ID)
+	}
 	if st.buffered+len(data) > limit {
 		st.wantWritable = true
 		return errf(ErrWouldBlock, "stream %d send buffer full", st.ID)
