@@ -140,7 +140,16 @@ func (s *Session) runClient(u *url.URL, addr string, opts ConnectOptions) {
 	s.run()
 }
 
-// clientConn finds a connection to share or dials a new one.
+// dialing is a connection being dialled that later connects to the same
+// server may join once its SETTINGS show it can be shared.
+type dialing struct {
+	done chan struct{}
+	wc   *wtConn // set when shareable
+}
+
+// clientConn finds a connection to share or dials a new one. Concurrent
+// connects to one server wait for the connection being dialled and join it
+// when the server allows several sessions (WebTransport flow control).
 func (c *Context) clientConn(ctx context.Context, addr, host string, opts ConnectOptions) (*wtConn, error) {
 	sni := opts.SNI
 	if sni == "" {
@@ -150,7 +159,9 @@ func (c *Context) clientConn(ctx context.Context, addr, host string, opts Connec
 		}
 	}
 	key := addr + "|" + sni
-	if !opts.NewConnection && c.cfg.MaxIncomingData > 0 {
+	share := !opts.NewConnection && c.cfg.MaxIncomingData > 0
+	var mine *dialing
+	for share && mine == nil {
 		c.mu.Lock()
 		for _, wc := range c.shared[key] {
 			if !wc.closing && wc.qc.Context().Err() == nil {
@@ -159,8 +170,43 @@ func (c *Context) clientConn(ctx context.Context, addr, host string, opts Connec
 				return wc, nil
 			}
 		}
+		d := c.dialing[key]
+		if d == nil {
+			mine = &dialing{done: make(chan struct{})}
+			c.dialing[key] = mine
+			c.mu.Unlock()
+			break
+		}
 		c.mu.Unlock()
+		select {
+		case <-d.done:
+		case <-ctx.Done():
+			return nil, errf(ErrNetwork, "connecting to %s: %v", addr, ctx.Err())
+		}
+		if d.wc == nil { // not shareable: dial our own
+			share = false
+		}
 	}
+	wc, err := c.dial(ctx, addr, sni)
+	if mine != nil {
+		if err == nil && wc.waitShareable(ctx) {
+			c.mu.Lock()
+			if !wc.closing {
+				wc.shareKey = key
+				c.shared[key] = append(c.shared[key], wc)
+				mine.wc = wc
+			}
+			c.mu.Unlock()
+		}
+		c.mu.Lock()
+		delete(c.dialing, key)
+		c.mu.Unlock()
+		close(mine.done)
+	}
+	return wc, err
+}
+
+func (c *Context) dial(ctx context.Context, addr, sni string) (*wtConn, error) {
 	tr, err := c.clientTransport()
 	if err != nil {
 		return nil, err
@@ -181,33 +227,28 @@ func (c *Context) clientConn(ctx context.Context, addr, host string, opts Connec
 	wc.h3cli = raw
 	wc.handleBidi = raw.HandleBidirectionalStream
 	wc.handleUni = raw.HandleUnidirectionalStream
-	wc.settings = raw
 	wc.users = 1
 	if !c.trackConn(wc) {
 		qc.CloseWithError(0, "")
 		return nil, errf(ErrClosed, "context destroyed")
 	}
 	wc.start()
-	// Offer the connection for sharing once the server's SETTINGS show it
-	// does WebTransport flow control too (required for several sessions).
-	if !opts.NewConnection && c.cfg.MaxIncomingData > 0 {
-		c.goSafe(func() {
-			select {
-			case <-raw.ReceivedSettings():
-			case <-qc.Context().Done():
-				return
-			}
-			if peerFlowControl(raw.Settings()) && raw.Settings().Other[settingWTMaxSessions] > 1 {
-				c.mu.Lock()
-				if !wc.closing {
-					wc.shareKey = key
-					c.shared[key] = append(c.shared[key], wc)
-				}
-				c.mu.Unlock()
-			}
-		})
-	}
 	return wc, nil
+}
+
+// waitShareable waits for the server's SETTINGS: several sessions may share
+// the connection when it does WebTransport flow control and allows more
+// than one session.
+func (wc *wtConn) waitShareable(ctx context.Context) bool {
+	select {
+	case <-wc.h3cli.ReceivedSettings():
+	case <-ctx.Done():
+		return false
+	case <-wc.qc.Context().Done():
+		return false
+	}
+	st := wc.h3cli.Settings()
+	return peerFlowControl(st) && st.Other[settingWTMaxSessions] > 1
 }
 
 func (c *Context) clientTransport() (*quic.Transport, error) {

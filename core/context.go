@@ -70,6 +70,7 @@ type Context struct {
 	conns     map[*wtConn]struct{}
 	byQUIC    map[*quic.Conn]*wtConn
 	shared    map[string][]*wtConn // client connections open to sharing, by key
+	dialing   map[string]*dialing  // client connections being dialled, by key
 	closed    bool
 	sessGone  *sync.Cond // signalled when a session's DEREGISTER was delivered
 
@@ -112,6 +113,7 @@ func NewContext(cfg Config, d Deliverer) (*Context, error) {
 		conns:     make(map[*wtConn]struct{}),
 		byQUIC:    make(map[*quic.Conn]*wtConn),
 		shared:    make(map[string][]*wtConn),
+		dialing:   make(map[string]*dialing),
 	}
 	c.sessGone = sync.NewCond(&c.mu)
 	c.bufPool.New = func() any { b := make([]byte, readBufSize); return &b }

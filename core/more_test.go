@@ -243,3 +243,26 @@ func TestPlainHTTP3Files(t *testing.T) {
 		t.Fatalf("missing file: %d", rsp.StatusCode)
 	}
 }
+
+func TestConcurrentConnectsShare(t *testing.T) {
+	_, port := newServer(t, testConfig(), "*", newRecorder().cb(nil))
+	cli := newClient(t, testConfig())
+	var sess []*Session
+	var recs []*recorder
+	for i := 0; i < 10; i++ { // back to back, before any is accepted
+		rec := newRecorder()
+		sess = append(sess, connect(t, cli, port, "/x", rec, ConnectOptions{}))
+		recs = append(recs, rec)
+	}
+	ids := map[uint64]bool{}
+	for i, rec := range recs {
+		rec.wait(t, EvConnectAccepted)
+		if sess[i].conn != sess[0].conn {
+			t.Fatalf("session %d has its own connection", i)
+		}
+		ids[sess[i].WireID()] = true
+	}
+	if len(ids) != 10 {
+		t.Fatalf("session IDs %v", ids)
+	}
+}
