@@ -1,0 +1,25 @@
+/* Test cases defined in the test_*.c files; registered in test_api.c. */
+#ifndef GOWT_TEST_CASES_H
+#define GOWT_TEST_CASES_H
+
+/* test_streams.c */
+void test_pull(void);
+void test_push_backpressure(void);
+void test_server_streams(void);
+void test_reset_stop(void);
+void test_many_streams(void);
+/* test_sessions.c */
+void test_refuse(void);
+void test_drain(void);
+void test_server_close(void);
+void test_multi_session(void);
+void test_destroy(void);
+/* test_dispatch.c */
+void test_poll_mode(void);
+void test_threads(void);
+/* test_process.c */
+void test_two_process(void);
+void test_serve_child(void); /* hidden: the server half of two_process */
+void test_cert(void);
+
+#endif
