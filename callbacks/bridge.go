@@ -9,12 +9,42 @@ package callbacks
 #include <string.h>
 #include "gowt.h"
 
+// A batch lives in C memory: the cgo runtime then has no Go pointers to
+// check or pin per event, and payloads are copied into one arena.
+enum { GOWT_BATCH = 64 };
+typedef struct gowt_batch_mem {
+    gowt_event evs[GOWT_BATCH];
+    uintptr_t cbs[GOWT_BATCH];
+    int32_t results[GOWT_BATCH];
+    uint8_t *arena;
+    size_t arena_cap;
+} gowt_batch_mem;
+
+static gowt_batch_mem *gowt_batch_new(void) { return calloc(1, sizeof(gowt_batch_mem)); }
+
+static void gowt_batch_free(gowt_batch_mem *m) {
+    if (m) free(m->arena);
+    free(m);
+}
+
+// Makes the arena hold at least need bytes; NULL when out of memory.
+static uint8_t *gowt_batch_arena(gowt_batch_mem *m, size_t need) {
+    if (need > m->arena_cap) {
+        size_t cap = m->arena_cap ? m->arena_cap : 65536;
+        while (cap < need) cap *= 2;
+        uint8_t *a = realloc(m->arena, cap);
+        if (!a) return NULL;
+        m->arena = a;
+        m->arena_cap = cap;
+    }
+    return m->arena;
+}
+
 // Runs every callback of a batch: one Go->C crossing for up to 64 events.
-static void gowt_run_batch(gowt_ctx *ctx, gowt_event *evs, uintptr_t *cbs,
-                           int32_t *results, int n) {
+static void gowt_run_batch(gowt_ctx *ctx, gowt_batch_mem *m, int n) {
     for (int i = 0; i < n; i++) {
-        gowt_session_cb cb = (gowt_session_cb)cbs[i];
-        results[i] = cb ? cb(ctx, &evs[i], evs[i].app_ctx) : 0;
+        gowt_session_cb cb = (gowt_session_cb)m->cbs[i];
+        m->results[i] = cb ? cb(ctx, &m->evs[i], m->evs[i].app_ctx) : 0;
     }
 }
 
@@ -56,9 +86,8 @@ type Handle struct {
 	Ctx *core.Context
 	Ptr unsafe.Pointer // the gowt_ctx * given to C
 
-	evs      []C.gowt_event
-	cur      []C.gowt_event // the batch being delivered (delivering thread only)
-	cbs      []C.uintptr_t
+	mem      *C.gowt_batch_mem // C memory, reused for every batch
+	cur      []C.gowt_event    // the batch being delivered (delivering thread only)
 	requests []*C.gowt_connect_request
 	protos   map[string]*C.char // interned sub-protocol names
 }
@@ -67,9 +96,13 @@ var handles sync.Map // unsafe.Pointer -> *Handle
 
 // NewHandle creates a context whose callbacks are C functions.
 func NewHandle(cfg core.Config) (*Handle, error) {
-	h := &Handle{protos: map[string]*C.char{}}
+	h := &Handle{protos: map[string]*C.char{}, mem: C.gowt_batch_new()}
+	if h.mem == nil {
+		return nil, &core.Error{Code: core.ErrInternal, Msg: "out of memory"}
+	}
 	ctx, err := core.NewContext(cfg, h)
 	if err != nil {
+		C.gowt_batch_free(h.mem)
 		return nil, err
 	}
 	h.Ctx = ctx
@@ -100,6 +133,8 @@ func (h *Handle) Release() {
 		C.free(unsafe.Pointer(p))
 	}
 	h.protos = nil
+	C.gowt_batch_free(h.mem)
+	h.mem = nil
 }
 
 // CallbackValue stores a C function pointer in a session.
@@ -107,14 +142,25 @@ func CallbackValue(fn unsafe.Pointer) any { return uintptr(fn) }
 
 func setPtr(dst *unsafe.Pointer, v uintptr) { *(*uintptr)(unsafe.Pointer(dst)) = v }
 
-// Deliver implements core.Deliverer: convert, one C crossing, results back.
+// Deliver implements core.Deliverer: convert into C memory, one C
+// crossing, results back.
 func (h *Handle) Deliver(c *core.Context, b *core.Batch) {
 	n := len(b.Events)
-	if cap(h.evs) < n {
-		h.evs = make([]C.gowt_event, n, 64)
-		h.cbs = make([]C.uintptr_t, n, 64)
+	m := h.mem
+	// Payloads (and a NUL after each, so reasons are C strings) go into the
+	// arena: copying is cheaper than pinning each buffer.
+	need := 0
+	for i := range b.Events {
+		need += len(b.Events[i].Data) + 1
 	}
-	evs, cbs := h.evs[:n], h.cbs[:n]
+	arenaPtr := C.gowt_batch_arena(m, C.size_t(need))
+	if arenaPtr == nil {
+		c.SetLastError("out of memory for an event batch")
+		return
+	}
+	arena := unsafe.Slice((*byte)(unsafe.Pointer(arenaPtr)), need)
+	off := 0
+	evs := m.evs[:n]
 	for i := range b.Events {
 		ev := &b.Events[i]
 		ce := &evs[i]
@@ -130,12 +176,11 @@ func (h *Handle) Deliver(c *core.Context, b *core.Batch) {
 			setPtr(&ce.stream_ctx, ev.Stream.AppCtx())
 		}
 		if ev.Data != nil {
-			p := unsafe.SliceData(ev.Data)
-			if cap(ev.Data) > 0 {
-				b.Pinner.Pin(p)
-				ce.data = (*C.uint8_t)(unsafe.Pointer(p))
-			}
-			ce.length = C.size_t(len(ev.Data))
+			k := copy(arena[off:], ev.Data)
+			arena[off+k] = 0
+			ce.data = (*C.uint8_t)(unsafe.Pointer(&arena[off]))
+			ce.length = C.size_t(k)
+			off += k + 1
 		}
 		if ev.Provide != nil {
 			ce.length = C.size_t(ev.Provide.Max)
@@ -148,18 +193,18 @@ func (h *Handle) Deliver(c *core.Context, b *core.Batch) {
 			ce.protocol = h.proto(ev.Protocol)
 		}
 		cb, _ := ev.Sess.Callback().(uintptr)
-		cbs[i] = C.uintptr_t(cb)
+		m.cbs[i] = C.uintptr_t(cb)
 	}
 	h.cur = evs
-	C.gowt_run_batch((*C.gowt_ctx)(h.Ptr), &evs[0], &cbs[0], (*C.int32_t)(unsafe.Pointer(&b.Results[0])), C.int(n))
+	C.gowt_run_batch((*C.gowt_ctx)(h.Ptr), m, C.int(n))
 	h.cur = nil
+	for i := 0; i < n; i++ {
+		b.Results[i] = int32(m.results[i])
+	}
 	for _, r := range h.requests {
 		C.gowt_free_request(r)
 	}
 	h.requests = h.requests[:0]
-	for i := range evs {
-		evs[i] = C.gowt_event{} // drop pinned pointers before unpinning
-	}
 }
 
 func (h *Handle) proto(p string) *C.char {

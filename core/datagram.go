@@ -72,6 +72,7 @@ func (s *Session) SendDatagram(b []byte) error {
 	if max := s.MaxDatagram(); len(b) > max {
 		return errf(ErrTooLarge, "datagram of %d bytes exceeds the current maximum %d", len(b), max)
 	}
+	s.startDatagramSender()
 	select {
 	case s.dgSendQ <- append([]byte(nil), b...):
 		return nil
@@ -88,12 +89,31 @@ func (s *Session) SetDatagramReady(ready bool) error {
 	}
 	s.dgReady.Store(ready)
 	if ready {
+		s.startDatagramSender()
 		select {
 		case s.dgWake <- struct{}{}:
 		default:
 		}
 	}
 	return nil
+}
+
+// startDatagramSender starts the sending goroutine on first use: most
+// sessions never send a datagram, and an idle goroutine costs memory.
+func (s *Session) startDatagramSender() {
+	s.mu.Lock()
+	start := !s.dgSender && s.state == stEstablished
+	s.dgSender = true
+	s.mu.Unlock()
+	if start {
+		s.ctx.goSafe(func() {
+			select {
+			case <-s.ctrlReady:
+				s.sendDatagrams()
+			case <-s.done:
+			}
+		})
+	}
 }
 
 func (s *Session) sendDatagrams() {
@@ -114,7 +134,7 @@ func (s *Session) sendDatagrams() {
 			continue
 		}
 		for s.dgReady.Load() && !s.ended() && len(s.dgSendQ) == 0 {
-			req := &ProvideReq{Max: s.MaxDatagram(), done: make(chan struct{})}
+			req := &ProvideReq{Max: s.MaxDatagram(), ctx: s.ctx, done: make(chan struct{})}
 			s.push(Event{Type: EvProvideDatagram, Provide: req})
 			select {
 			case <-req.done:
@@ -125,7 +145,8 @@ func (s *Session) sendDatagrams() {
 				s.dgReady.Store(false)
 			}
 			if req.answered && len(req.buf) > 0 {
-				s.sendOneDatagram(req.buf)
+				s.sendOneDatagram(req.buf) // quic-go copies it
+				s.ctx.putBuf(req.buf)
 			}
 		}
 	}

@@ -21,7 +21,7 @@ var connKey = connKeyType{}
 type listener struct {
 	udp *net.UDPConn
 	tr  *quic.Transport
-	ln  *quic.Listener
+	ln  *quic.EarlyListener
 }
 
 func (l *listener) close() {
@@ -121,7 +121,10 @@ func (c *Context) Listen(host string, port int) (int, error) {
 		return 0, errf(ErrNetwork, "listen on %s:%d: %v", host, port, err)
 	}
 	tr := &quic.Transport{Conn: udp}
-	ln, err := tr.Listen(c.serverTLS, c.quicConfig())
+	// An early listener hands us connections before the handshake is
+	// complete, so our SETTINGS leave in the server's first flight (0.5-RTT)
+	// and the client does not wait an extra round trip for them.
+	ln, err := tr.ListenEarly(c.serverTLS, c.quicConfig())
 	if err != nil {
 		_ = udp.Close()
 		return 0, errf(ErrNetwork, "QUIC listen: %v", err)

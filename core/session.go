@@ -63,6 +63,7 @@ type Session struct {
 	decision chan decision
 	protocol string
 	ownsConn bool
+	dgSender bool // the datagram sending goroutine was started
 	fc       *flowControl
 
 	done      chan struct{} // closed when the session ends
@@ -238,7 +239,6 @@ func (s *Session) run() {
 	s.maxDatagram.Store(int64(initialMaxDatagram(s.wireID.Load())))
 	s.ctx.goSafe(s.readCapsules)
 	s.ctx.goSafe(s.receiveDatagrams)
-	s.ctx.goSafe(s.sendDatagrams)
 	for _, es := range early {
 		s.incoming(es)
 	}

@@ -339,9 +339,14 @@ func (st *Stream) Send(data []byte, fin bool) error {
 		st.wantWritable = true
 		return errf(ErrWouldBlock, "stream %d send buffer full", st.ID)
 	}
-	if len(data) > 0 {
-		st.buf = append(st.buf, append([]byte(nil), data...))
-		st.buffered += len(data)
+	// Copied into pooled read-size chunks: no garbage per call (a fresh
+	// copy per call was most of the GC work of a bulk upload).
+	for len(data) > 0 {
+		chunk := st.sess.ctx.getBuf()
+		k := copy(chunk, data)
+		st.buf = append(st.buf, chunk[:k])
+		st.buffered += k
+		data = data[k:]
 	}
 	st.finQueued = fin
 	st.startSenderLocked()
@@ -399,6 +404,7 @@ func (st *Stream) sendLoop() {
 				st.buf[0] = nil
 				st.buf = st.buf[1:]
 				st.buffered -= len(chunk)
+				s.ctx.putBuf(chunk) // quic-go copied it into its frames
 			}
 			notify := st.wantWritable && st.buffered <= limit/2 && err == nil
 			if notify {
@@ -436,7 +442,7 @@ func (st *Stream) pullOnce(w interface {
 	Close() error
 }) bool {
 	s := st.sess
-	req := &ProvideReq{Max: provideChunk, done: make(chan struct{})}
+	req := &ProvideReq{Max: provideChunk, ctx: s.ctx, done: make(chan struct{})}
 	st.push(Event{Type: EvProvideData, Provide: req, Data: nil})
 	select {
 	case <-req.done:
@@ -449,7 +455,9 @@ func (st *Stream) pullOnce(w interface {
 	}
 	st.mu.Unlock()
 	if req.answered && len(req.buf) > 0 {
-		if err := st.write(w, req.buf); err != nil {
+		err := st.write(w, req.buf)
+		s.ctx.putBuf(req.buf)
+		if err != nil {
 			st.sendFailed()
 			return false
 		}
@@ -579,6 +587,7 @@ func (s *Session) Stream(id uint64) (*Stream, error) {
 // ProvideReq is a pending PROVIDE_DATA / PROVIDE_DATAGRAM question.
 type ProvideReq struct {
 	Max        int
+	ctx        *Context // buffers come from its pool
 	answered   bool
 	buf        []byte
 	fin, more  bool
@@ -600,7 +609,11 @@ func (p *ProvideReq) Answer(n int, fin, more bool) ([]byte, error) {
 		return nil, errf(ErrTooLarge, "%d bytes exceed the %d offered", n, p.Max)
 	}
 	p.answered = true
-	p.buf = make([]byte, n)
+	if p.ctx != nil && n <= readBufSize {
+		p.buf = p.ctx.getBuf()[:n]
+	} else {
+		p.buf = make([]byte, n)
+	}
 	p.fin, p.more = fin, more
 	return p.buf, nil
 }
