@@ -1,0 +1,69 @@
+package core
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkUpload moves 200 MB over one stream between two contexts in this
+// process (push on the client, counting on the server): the core's share of
+// the C API benchmark's upload workload, without cgo.
+func BenchmarkUpload(b *testing.B) {
+	const total = 200 << 20
+	var got atomic.Int64
+	done := make(chan struct{}, 1)
+	srv, err := NewContext(testConfig(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Destroy()
+	_ = srv.Register("*", GoCallback(func(c *Context, ev *Event) int {
+		if ev.Type == EvPostData || ev.Type == EvPostFin {
+			if got.Add(int64(len(ev.Data))) >= total && ev.Type == EvPostFin {
+				done <- struct{}{}
+			}
+		}
+		return 0
+	}), 0, PathOptions{})
+	port, _ := srv.Listen("127.0.0.1", 0)
+	cli, _ := NewContext(testConfig(), nil)
+	defer cli.Destroy()
+	accepted := make(chan struct{})
+	var st *Stream
+	writable := make(chan struct{}, 1)
+	s, _ := cli.Connect(fmt.Sprintf("https://127.0.0.1:%d/x", port), ConnectOptions{}, GoCallback(func(c *Context, ev *Event) int {
+		switch ev.Type {
+		case EvConnectAccepted:
+			close(accepted)
+		case EvStreamWritable:
+			select {
+			case writable <- struct{}{}:
+			default:
+			}
+		}
+		return 0
+	}), 0)
+	<-accepted
+	chunk := make([]byte, 256<<10)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		got.Store(0)
+		st, _ = s.OpenStream(true, 0)
+		start := time.Now()
+		for sent := 0; sent < total; {
+			err := st.Send(chunk, sent+len(chunk) >= total)
+			if CodeOf(err) == ErrWouldBlock {
+				<-writable
+				continue
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			sent += len(chunk)
+		}
+		<-done
+		b.ReportMetric(float64(total)/1e6/time.Since(start).Seconds(), "MB/s")
+	}
+}

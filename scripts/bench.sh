@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Runs the same WebTransport workloads through gowt's C API (bench/gowt_bench)
+# and directly on webtransport-go (cmd/wtbench-go), and prints a Markdown
+# table on stdout: workload | gowt | pure Go | ratio | target | met?
+#
+#   scripts/bench.sh [--short] [--runs N]
+#
+# --runs N runs both sides N times (alternating) and reports the median of
+# each row: the numbers are noisy on a small shared box.
+#
+# Environment:
+#   GOWT_BUILD            build directory (default: build-bench); configured
+#                         here (Release, Ninja) if it does not exist yet
+#   GOWT_BENCH_NO_BUILD=1 build nothing; use $GOWT_BUILD/libgowt.so,
+#                         $GOWT_BUILD/wtbench-go and the gowt_bench binary
+#   GOWT_BENCH_EXE        the gowt_bench binary (default: found in $GOWT_BUILD)
+#   GOWT_BENCH_KEEP=DIR   keep the raw JSON lines in DIR
+#
+# Both programs print human-readable lines on stderr as they go.
+# Exit status: 0 when everything ran, even if targets are missed (the table
+# says which); non-zero when a build or a workload failed to run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+SHORT=()
+RUNS=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --short|-short) SHORT=(-short) ;;
+    --runs) RUNS=${2:-}; shift ;;
+    --runs=*) RUNS=${1#--runs=} ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --runs needs a positive number" >&2; exit 2; }
+
+B=${GOWT_BUILD:-$ROOT/build-bench}
+case "$B" in /*) ;; *) B=$ROOT/$B ;; esac
+
+# --- Build --------------------------------------------------------------------
+find_bench_exe() {
+  if [[ -n "${GOWT_BENCH_EXE:-}" ]]; then echo "$GOWT_BENCH_EXE"; return; fi
+  for f in "$B/bench/gowt_bench" "$B/gowt_bench"; do
+    if [[ -x "$f" ]]; then echo "$f"; return; fi
+  done
+  echo "$B/gowt_bench"
+}
+
+if [[ "${GOWT_BENCH_NO_BUILD:-0}" != 1 ]]; then
+  {
+    if [[ ! -f "$B/CMakeCache.txt" ]]; then
+      gen=()
+      command -v ninja >/dev/null && gen=(-G Ninja)
+      cmake -S "$ROOT" -B "$B" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DGOWT_CGOCHECK2=OFF
+    fi
+    cmake --build "$B" --target gowt_go
+    # bench/CMakeLists.txt, once the top level adds it, builds gowt_bench and
+    # wtbench-go itself; until then, build them here.
+    if cmake --build "$B" --target help 2>/dev/null | grep -qw gowt_bench; then
+      cmake --build "$B" --target gowt_bench
+    else
+      ${CC:-cc} -O2 -std=c99 -Wall -Wextra -Werror -pedantic -I"$ROOT/include" \
+        "$ROOT/bench/gowt_bench.c" -L"$B" -lgowt -lpthread -Wl,-rpath,"$B" \
+        -o "$B/gowt_bench"
+    fi
+    if cmake --build "$B" --target help 2>/dev/null | grep -qw wtbench_go; then
+      cmake --build "$B" --target wtbench_go
+    else
+      go build -o "$B/wtbench-go" ./cmd/wtbench-go
+    fi
+  } >&2
+fi
+BENCH=$(find_bench_exe)
+GOBENCH=$B/wtbench-go
+for f in "$BENCH" "$GOBENCH"; do
+  [[ -x "$f" ]] || { echo "bench.sh: $f not found (build failed?)" >&2; exit 1; }
+done
+
+# --- Run ----------------------------------------------------------------------
+OUT=${GOWT_BENCH_KEEP:-}
+if [[ -n "$OUT" ]]; then mkdir -p "$OUT"; else OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT; fi
+: >"$OUT/go.jsonl"
+: >"$OUT/gowt.jsonl"
+
+# idle_mem runs in a process of its own on both sides, so that memory the
+# Go runtime kept from earlier workloads does not hide (or add to) its growth.
+MAIN_GO=upload,download,streams100,datagrams,setup_seq,setup_conc8,setup_shared
+MAIN_C=$MAIN_GO,events_cb,events_poll
+failed=0
+run() { # file command...
+  local f=$1; shift
+  if ! "$@" >>"$f"; then
+    echo "bench.sh: FAILED: $*" >&2
+    failed=1
+  fi
+}
+for ((i = 1; i <= RUNS; i++)); do
+  [[ $RUNS -gt 1 ]] && echo "bench.sh: run $i of $RUNS" >&2
+  run "$OUT/go.jsonl" "$GOBENCH" "${SHORT[@]}" -w "$MAIN_GO"
+  run "$OUT/go.jsonl" "$GOBENCH" "${SHORT[@]}" -w idle_mem
+  run "$OUT/gowt.jsonl" "$BENCH" "${SHORT[@]}" -w "$MAIN_C"
+  run "$OUT/gowt.jsonl" "$BENCH" "${SHORT[@]}" -w idle_mem
+done
+
+# --- Table --------------------------------------------------------------------
+MODE=full
+[[ ${#SHORT[@]} -gt 0 ]] && MODE=short
+python3 - "$OUT/gowt.jsonl" "$OUT/go.jsonl" "$MODE" "$RUNS" <<'EOF' || failed=1
+import json, statistics, sys
+
+def load(path):
+    """workload key -> median value over the runs"""
+    res = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            r = json.loads(line)
+            key = r["workload"]
+            if key == "datagrams":
+                key = "datagrams %s" % ("unpaced" if r.get("rate", 0) == 0 else "%d/s" % r["rate"])
+            res.setdefault(key, []).append(r["value"])
+    return {k: statistics.median(v) for k, v in res.items()}
+
+gowt, go, mode, runs = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+DASH = "\u2014"
+
+def fmt(v, dec):
+    return DASH if v is None else "%.*f" % (dec, v)
+
+def val(res, key, scale=1.0):
+    v = res.get(key)
+    return None if v is None else v * scale
+
+rows = []  # (label, gowt, go, decimals, ratio_kind, target text, met function)
+for w in ("upload", "download", "streams100"):
+    rows.append((w + " (MB/s)", w, 1.0, 1, "ratio", ">= 0.95 x Go", lambda g, o: g / o >= 0.95))
+for rate in ("unpaced", "10000/s", "20000/s", "40000/s"):
+    key = "datagrams " + rate
+    if rate == "20000/s":
+        rows.append((key + " (% delivered)", key, 100.0, 1, "ratio", ">= 99 % (absolute)",
+                     lambda g, o: g >= 99.0))
+    else:
+        rows.append((key + " (% delivered)", key, 100.0, 1, "ratio", "info", None))
+for w in ("setup_seq", "setup_conc8", "setup_shared"):
+    rows.append((w + " (sessions/s)", w, 1.0, 1, "ratio", ">= 0.9 x Go", lambda g, o: g / o >= 0.9))
+rows.append(("idle_mem (KB/session)", "idle_mem", 1.0, 1, "ratio", "<= Go + 10 KB",
+              lambda g, o: g <= o + 10.0))
+for w in ("events_cb", "events_poll"):
+    rows.append((w + " (events/s)", w, 1.0, 0, None, ">= 5000000/s (absolute)",
+                 lambda g, o: g >= 5e6))
+
+print("gowt (C API) vs pure webtransport-go, %s run, %s%s" % (mode,
+      "sizes and durations / 10" if mode == "short" else "full sizes",
+      ", median of %d runs" % runs if runs > 1 else ""))
+print()
+print("| workload | gowt | pure Go | ratio | target | met? |")
+print("|---|---:|---:|---:|---|---|")
+for label, key, scale, dec, kind, target, met in rows:
+    g, o = val(gowt, key, scale), val(go, key, scale)
+    ratio = None
+    if kind and g is not None and o:
+        ratio = g / o
+    if met is None:
+        m = DASH
+    elif g is None or (kind and o is None):
+        m = "n/a"
+    else:
+        m = "yes" if met(g, o) else "**no**"
+    print("| %s | %s | %s | %s | %s | %s |" % (label, fmt(g, dec),
+          fmt(o, dec) if kind else DASH, fmt(ratio, 2), target, m))
+if "idle_mem" in gowt and "idle_mem" in go:
+    print()
+    print("idle_mem: %s sessions, one connection each, client and server in one process "
+          "(the Go side forces a GC before reading RSS; the C API cannot)."
+          % ("100" if mode == "short" else "1000"))
+EOF
+exit $failed
