@@ -67,3 +67,37 @@ func BenchmarkUpload(b *testing.B) {
 		b.ReportMetric(float64(total)/1e6/time.Since(start).Seconds(), "MB/s")
 	}
 }
+
+// BenchmarkSetupSeq opens and closes sessions one after the other, each on a
+// new QUIC connection (the core's share of the setup_seq workload).
+func BenchmarkSetupSeq(b *testing.B) {
+	srv, _ := NewContext(testConfig(), nil)
+	defer srv.Destroy()
+	_ = srv.Register("*", GoCallback(func(c *Context, ev *Event) int { return 0 }), 0, PathOptions{})
+	port, _ := srv.Listen("127.0.0.1", 0)
+	cli, _ := NewContext(testConfig(), nil)
+	defer cli.Destroy()
+	url := fmt.Sprintf("https://127.0.0.1:%d/x", port)
+	step := make(chan EventType, 16)
+	cb := GoCallback(func(c *Context, ev *Event) int {
+		switch ev.Type {
+		case EvConnectAccepted, EvDeregister, EvConnectRefused:
+			step <- ev.Type
+		}
+		return 0
+	})
+	start := time.Now()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s, err := cli.Connect(url, ConnectOptions{NewConnection: true}, cb, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ev := <-step; ev != EvConnectAccepted {
+			b.Fatalf("got %v", ev)
+		}
+		_ = s.Close(0, "")
+		<-step
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sessions/s")
+}
