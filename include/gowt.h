@@ -298,9 +298,12 @@ typedef struct gowt_event {
 
 /**
  * Session callback. Return value: only meaningful for GOWT_EV_CONNECT, where
- *   0                -> accept (HTTP 200) unless gowt_session_refuse was called;
- *   100..599         -> refuse with that HTTP status;
- *   GOWT_CONNECT_DEFER -> decide later with gowt_session_accept / _refuse.
+ *   0                -> accept (HTTP 200) unless already decided in the
+ *                       callback with gowt_session_accept / _refuse;
+ *   400..599         -> refuse with that HTTP status;
+ *   GOWT_CONNECT_DEFER -> decide later with gowt_session_accept / _refuse
+ *                       (from any thread);
+ *   anything else    -> refuse with 500.
  * Return 0 for every other event, including unknown types.
  */
 typedef int (*gowt_session_cb)(gowt_ctx *ctx, const gowt_event *ev, void *app_ctx);
@@ -460,9 +463,12 @@ int gowt_session_refuse(gowt_ctx *ctx, gowt_session_t s, int status);
  * (reason may be NULL when reason_len is 0). Sends CLOSE_WEBTRANSPORT_SESSION
  * and FIN first, then resets the session's streams. Leads to CLOSE (flags
  * GOWT_CLOSE_LOCAL), FREE for each stream, DEREGISTER.
- * Returns GOWT_OK, GOWT_ERR_TOO_LARGE (reason > 1024 bytes),
- * GOWT_ERR_INVALID_ARG (reason NULL with length, not UTF-8),
- * GOWT_ERR_CLOSED (already closing/closed), GOWT_ERR_NOT_FOUND.
+ * A client session still connecting is abandoned (CLOSE with
+ * GOWT_CLOSE_LOCAL follows). Returns GOWT_OK, GOWT_ERR_TOO_LARGE (reason >
+ * 1024 bytes), GOWT_ERR_INVALID_ARG (reason NULL with length, not UTF-8),
+ * GOWT_ERR_STATE (server session not accepted yet: use
+ * gowt_session_refuse), GOWT_ERR_CLOSED (already closing/closed),
+ * GOWT_ERR_NOT_FOUND.
  */
 int gowt_session_close(gowt_ctx *ctx, gowt_session_t s, uint32_t code,
                        const char *reason, size_t reason_len);
@@ -507,9 +513,12 @@ int gowt_session_get_info(gowt_ctx *ctx, gowt_session_t s, gowt_session_info *in
 /* ------------------------------------------------------------------------ */
 
 /**
- * Open a stream in an established session. bidi: 1 bidirectional, 0
- * unidirectional. stream_ctx is given back in the stream's events. The
- * stream header goes out with the first data (or FIN / reset).
+ * Open a stream in an established session (a server session counts as
+ * established from gowt_session_accept on, even inside its CONNECT
+ * callback). bidi: 1 bidirectional, 0 unidirectional. stream_ctx is given
+ * back in the stream's events. The stream header is sent at once and stays
+ * deliverable even if the stream is reset right away, so the peer always
+ * learns of the stream.
  * Returns GOWT_OK (*stream_id set), GOWT_ERR_LIMIT (peer's stream limit;
  * retry later), GOWT_ERR_STATE (not established), GOWT_ERR_CLOSED,
  * GOWT_ERR_NOT_FOUND, GOWT_ERR_INVALID_ARG.
