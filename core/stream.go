@@ -40,6 +40,7 @@ type Stream struct {
 	pullActive    bool
 	senderRunning bool
 	freed         bool
+	stopSeen      bool // the peer's STOP_SENDING was reported
 	wake          chan struct{}
 
 	freeSeen bool // delivery thread only: FREE delivered
@@ -212,17 +213,26 @@ func (st *Stream) watch() {
 
 // sendSideEnded reports a peer's STOP_SENDING (the send context's cause).
 func (st *Stream) sendSideEnded() {
-	w := st.writer()
 	var se *quic.StreamError
-	if !errors.As(context.Cause(w.Context()), &se) || !se.Remote {
-		return // our own FIN or reset
+	if errors.As(context.Cause(st.writer().Context()), &se) && se.Remote {
+		st.peerStopped(se)
 	}
+}
+
+// peerStopped reports the peer's STOP_SENDING once, before the stream can be
+// freed: both the send context's watcher and a failing Write see it, in
+// either order.
+func (st *Stream) peerStopped(se *quic.StreamError) {
 	st.mu.Lock()
+	first := !st.stopSeen
+	st.stopSeen = true
 	st.sendDone = true
 	st.buf, st.buffered = nil, 0
 	st.mu.Unlock()
 	st.signal()
-	st.push(Event{Type: EvStopSending, Code: appErrorFromWire(uint64(se.ErrorCode))})
+	if first {
+		st.push(Event{Type: EvStopSending, Code: appErrorFromWire(uint64(se.ErrorCode))})
+	}
 	st.maybeFree()
 }
 
@@ -412,7 +422,7 @@ func (st *Stream) sendLoop() {
 			}
 			st.mu.Unlock()
 			if err != nil {
-				st.sendFailed()
+				st.sendFailed(err)
 				return
 			}
 			if notify {
@@ -458,7 +468,7 @@ func (st *Stream) pullOnce(w interface {
 		err := st.write(w, req.buf)
 		s.ctx.putBuf(req.buf)
 		if err != nil {
-			st.sendFailed()
+			st.sendFailed(err)
 			return false
 		}
 	}
@@ -491,7 +501,15 @@ func (st *Stream) write(w interface{ Write([]byte) (int, error) }, b []byte) err
 	return nil
 }
 
-func (st *Stream) sendFailed() {
+func (st *Stream) sendFailed(err error) {
+	var se *quic.StreamError
+	if errors.As(err, &se) && se.Remote {
+		st.peerStopped(se)
+		st.mu.Lock()
+		st.senderRunning = false
+		st.mu.Unlock()
+		return
+	}
 	st.mu.Lock()
 	st.sendDone = true
 	st.senderRunning = false

@@ -563,6 +563,9 @@ int gowt_provide_stream_data(gowt_ctx *ctx, const gowt_event *ev, size_t n,
                              int fin, int still_active, uint8_t **buf);
 
 /** Abruptly end sending with an application error code (RESET_STREAM).
+ *  Note: when the peer sent STOP_SENDING, the QUIC stack (quic-go) has
+ *  already answered it with a reset carrying the STOP_SENDING's own code;
+ *  a later gowt_stream_reset then returns GOWT_ERR_CLOSED and sends nothing.
  *  Returns GOWT_OK, GOWT_ERR_STATE (receive-only stream), GOWT_ERR_CLOSED,
  *  GOWT_ERR_NOT_FOUND. */
 int gowt_stream_reset(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,

@@ -165,6 +165,8 @@ type batonGame struct {
 	dgRecv    int
 	dgBad     int
 	protoErr  string
+
+	mis *misbehaviour // nil: play by the rules
 }
 
 func newBatonGame(sess *webtransport.Session, server bool, count int, lg *jsonLog, verbose bool) *batonGame {
@@ -298,6 +300,9 @@ func (g *batonGame) streamFailed(id int64, op string, err error) {
 // readStream reads one baton message from r and plays it. sentZero: we
 // sent 0 on this bidi stream of ours, so an empty FIN is the expected answer.
 func (g *batonGame) readStream(r io.Reader, id int64, how arrival, bidi *webtransport.Stream, sentZero bool) {
+	if g.maybeStopSending(r, id, how) {
+		return
+	}
 	v, n, err := readBaton(r)
 	g.mu.Lock()
 	g.bytesRecv += n
@@ -384,6 +389,9 @@ func (g *batonGame) play(v byte, id int64, how arrival, bidi *webtransport.Strea
 	}
 	if next == 0 {
 		g.lg.Event("lane_done", "lane", lane, "sent_zero", true)
+	}
+	if g.misRelay(next, lane, id, how, bidi) {
+		return
 	}
 	switch how {
 	case onUni:
@@ -509,14 +517,33 @@ func (s *peerServer) serveBaton(w http.ResponseWriter, r *http.Request, lg *json
 	}
 	lg.Event("accepted", "path", r.URL.Path, "baton", p.Baton, "count", p.Count)
 	g := newBatonGame(sess, true, p.Count, lg, false)
+	var wait <-chan time.Time
+	if s.opts.Misbehave != "" {
+		g.mis = newMisbehaviour(s.opts.Misbehave, s.tracer)
+		t := time.NewTimer(s.opts.misWait())
+		defer t.Stop()
+		wait = t.C
+	}
 	g.start(byte(p.Baton))
+	timedOut := false
 	select {
 	case <-sess.Context().Done():
+	case <-wait:
+		timedOut = true
+		lg.Event("timeout", "after", s.opts.misWait().String())
+		_ = sess.CloseWithError(batonBORED, "Bored")
 	case <-s.ctx.Done():
 		_ = sess.CloseWithError(0, "server shutting down")
 	}
 	info := sessionCloseInfo(sess)
 	lg.Event("session_closed", info.kv()...)
+	if g.mis != nil {
+		if timedOut {
+			info = closeInfo{Code: -1, Err: fmt.Sprintf("the other side did not close the session within %v", s.opts.misWait())}
+		}
+		s.verdict(g.mis.verdict(info, lg))
+		return
+	}
 	o := g.finish(info)
 	lg.Event("baton_result", "ok", o.ok, "why", o.why, "turns", g.turnsNow())
 }
@@ -529,6 +556,9 @@ type batonClientOptions struct {
 	Timeout time.Duration
 	NoFC    bool
 	Verbose bool
+	// Misbehave: break one rule (see misbehave.go) and judge the server's
+	// reaction instead of the game.
+	Misbehave string
 }
 
 // runBatonClient plays one game; nil means success (the session was closed
@@ -552,7 +582,14 @@ func runBatonClient(o batonClientOptions, lg *jsonLog) error {
 	ctx, cancel := context.WithTimeoutCause(context.Background(), o.Timeout,
 		fmt.Errorf("timeout after %v", o.Timeout))
 	defer cancel()
-	c, err := dialClientConn(ctx, host, o.NoFC)
+	var tr *frameTracer
+	if o.Misbehave != "" {
+		if !validMisbehave(o.Misbehave) {
+			return fmt.Errorf("unknown misbehaviour %q", o.Misbehave)
+		}
+		tr = newFrameTracer(lg)
+	}
+	c, err := dialClientConnConfig(ctx, host, o.NoFC, quicConfigFor(o.Misbehave, tr))
 	if err != nil {
 		return err
 	}
@@ -564,6 +601,9 @@ func runBatonClient(o batonClientOptions, lg *jsonLog) error {
 		return err
 	}
 	g := newBatonGame(sess, false, p.Count, lg, o.Verbose)
+	if tr != nil {
+		g.mis = newMisbehaviour(o.Misbehave, tr)
+	}
 	g.start(0)
 	select {
 	case <-sess.Context().Done():
@@ -574,11 +614,18 @@ func runBatonClient(o batonClientOptions, lg *jsonLog) error {
 			state = batonStateError
 		}
 		g.report(lg, state)
+		if g.mis != nil {
+			return g.mis.verdict(closeInfo{Code: -1,
+				Err: fmt.Sprintf("the other side did not close the session within %v", o.Timeout)}, lg)
+		}
 		return fmt.Errorf("timeout after %v, %d turns", o.Timeout, g.turnsNow())
 	}
 	info := sessionCloseInfo(sess)
 	lg.Event("session_closed", info.kv()...)
 	g.report(lg, batonStateClose)
+	if g.mis != nil {
+		return g.mis.verdict(info, lg)
+	}
 	out := g.finish(info)
 	if !out.ok {
 		return errors.New(out.why)

@@ -197,18 +197,24 @@ type clientConn struct {
 }
 
 func dialClientConn(ctx context.Context, host string, noFC bool) (*clientConn, error) {
+	return dialClientConnConfig(ctx, host, noFC, quicConfig())
+}
+
+// dialClientConnConfig is dialClientConn with a QUIC configuration of the
+// caller's (a misbehaving baton client traces frames and may shrink windows).
+func dialClientConnConfig(ctx context.Context, host string, noFC bool, qc *quic.Config) (*clientConn, error) {
 	tlsConf := &tls.Config{
 		InsecureSkipVerify: true, // a test peer: self-signed certificates everywhere
 		NextProtos:         []string{http3.NextProtoH3},
 	}
-	qconn, err := quic.DialAddr(ctx, host, tlsConf, quicConfig())
+	qconn, err := quic.DialAddr(ctx, host, tlsConf, qc)
 	if err != nil {
 		return nil, fmt.Errorf("QUIC dial %s: %w", host, err)
 	}
 	tr := &webtransport.Transport{
 		Config:          wtConfig(noFC),
 		TLSClientConfig: tlsConf,
-		QUICConfig:      quicConfig(),
+		QUICConfig:      qc,
 	}
 	cc, err := tr.NewClientConn(qconn)
 	if err != nil {

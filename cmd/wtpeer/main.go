@@ -8,8 +8,15 @@
 //	wtpeer server -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-timeout D]
 //	wtpeer client -url https://127.0.0.1:PORT/path -scenario NAME [-insecure] [-timeout 10s] [-nofc]
 //	              [-code N] [-reason R] [-status S]
-//	wtpeer baton-server -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-timeout D]
-//	wtpeer baton-client -url "https://127.0.0.1:PORT/baton?version=0&baton=N&count=K" [-timeout 10s] [-nofc] [-v]
+//	wtpeer baton-server -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-timeout D] [-misbehave MODE [-wait 10s]]
+//	wtpeer baton-client -url "https://127.0.0.1:PORT/baton?version=0&baton=N&count=K" [-timeout 10s] [-nofc] [-v] [-misbehave MODE]
+//
+// -misbehave MODE (wrong-value, trailing-bytes, early-fin, stop-sending,
+// reset; see misbehave.go) breaks one rule of the baton draft and judges the
+// other side's reaction: the verdict is {"ev":"misbehave_verdict",...} and
+// the result line; the exit status is 0 only when the other side reacted as
+// the draft says. A misbehaving server judges the first game and exits
+// (after -timeout, default 20s, at the latest).
 //
 // The servers print "LISTENING <port> <sha256 hex of the certificate DER>"
 // once ready and serve until killed, until stdin is closed (unless stdin is
@@ -31,6 +38,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -44,8 +52,9 @@ func usage(w io.Writer) {
   wtpeer server       -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-timeout D]
   wtpeer client       -url https://HOST:PORT/PATH -scenario NAME [-insecure] [-timeout 10s] [-nofc]
                       [-code N] [-reason R] [-status S]
-  wtpeer baton-server -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-timeout D]
-  wtpeer baton-client -url "https://HOST:PORT/baton?version=0&baton=N&count=K" [-timeout 10s] [-nofc] [-v]
+  wtpeer baton-server -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-timeout D] [-misbehave MODE [-wait D]]
+  wtpeer baton-client -url "https://HOST:PORT/baton?version=0&baton=N&count=K" [-timeout 10s] [-nofc] [-v] [-misbehave MODE]
+misbehave modes: wrong-value trailing-bytes early-fin stop-sending reset
 scenarios: echo accept-streams reset closed-by-server close refused multi`)
 }
 
@@ -80,11 +89,26 @@ func runServerCmd(baton bool, args []string, lg *jsonLog, stderr io.Writer) int 
 	fs.StringVar(&o.CertFile, "cert", "", "certificate PEM (default: self-signed ECDSA P-256)")
 	fs.StringVar(&o.KeyFile, "key", "", "private key PEM")
 	fs.BoolVar(&o.NoFC, "nofc", false, "disable WebTransport flow control")
-	fs.DurationVar(&timeout, "timeout", 0, "exit after this long (0: run until killed or stdin closes)")
+	fs.DurationVar(&timeout, "timeout", 0, "exit after this long (0: run until killed or stdin closes; misbehaving: 20s)")
+	if baton {
+		fs.StringVar(&o.Misbehave, "misbehave", "", "break a rule in the first game, judge the client, exit: "+strings.Join(misbehaveModes, "|"))
+		fs.DurationVar(&o.MisWait, "wait", 10*time.Second, "misbehaving: how long the client has to close the session")
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wtpeer: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if o.Misbehave != "" && !validMisbehave(o.Misbehave) {
+		fmt.Fprintf(stderr, "wtpeer: -misbehave: want one of %s\n", strings.Join(misbehaveModes, ", "))
+		return 2
+	}
 	o.Baton = baton
+	if o.Misbehave != "" && timeout <= 0 {
+		timeout = 20 * time.Second
+	}
 	srv, err := startServer(o, lg)
 	if err != nil {
 		fmt.Fprintln(stderr, "wtpeer:", err)
@@ -98,10 +122,21 @@ func runServerCmd(baton bool, args []string, lg *jsonLog, stderr io.Writer) int 
 	if timeout > 0 {
 		timer = time.After(timeout)
 	}
+	// A misbehaving server judges one game, then exits with its verdict.
+	rc := 0
 	select {
 	case <-sig:
 	case <-stdinClosed():
 	case <-timer:
+		if o.Misbehave != "" {
+			lg.Result(fmt.Errorf("no game judged within %v", timeout))
+			rc = 1
+		}
+	case err := <-srv.Verdicts: // nil channel unless misbehaving
+		lg.Result(err)
+		if err != nil {
+			rc = 1
+		}
 	}
 	done := make(chan struct{})
 	go func() { srv.Close(); close(done) }()
@@ -110,7 +145,7 @@ func runServerCmd(baton bool, args []string, lg *jsonLog, stderr io.Writer) int 
 	case <-time.After(3 * time.Second):
 	}
 	lg.Event("server_stopped")
-	return 0
+	return rc
 }
 
 // stdinClosed is closed when stdin reaches EOF. When stdin is /dev/null (a
@@ -187,7 +222,12 @@ func runBatonClientCmd(args []string, lg *jsonLog, stderr io.Writer) int {
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "give up after this long")
 	fs.BoolVar(&o.NoFC, "nofc", false, "disable WebTransport flow control")
 	fs.BoolVar(&o.Verbose, "v", false, "log every baton and datagram")
+	fs.StringVar(&o.Misbehave, "misbehave", "", "break a rule once and judge the server: "+strings.Join(misbehaveModes, "|"))
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if o.Misbehave != "" && !validMisbehave(o.Misbehave) {
+		fmt.Fprintf(stderr, "wtpeer baton-client: -misbehave: want one of %s\n", strings.Join(misbehaveModes, ", "))
 		return 2
 	}
 	if o.URL == "" {

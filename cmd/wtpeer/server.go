@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -21,6 +22,18 @@ type serverOptions struct {
 	KeyFile  string
 	NoFC     bool
 	Baton    bool // serve the devious-baton game on every path
+	// Misbehave (baton only): break one rule in every game (misbehave.go)
+	// and judge the client's reaction; MisWait bounds each game (default
+	// 10 s). Verdicts arrive on peerServer.Verdicts.
+	Misbehave string
+	MisWait   time.Duration
+}
+
+func (o serverOptions) misWait() time.Duration {
+	if o.MisWait > 0 {
+		return o.MisWait
+	}
+	return 10 * time.Second
 }
 
 // peerServer is a webtransport-go server. Its behaviour depends on the
@@ -40,6 +53,17 @@ type peerServer struct {
 	mu       sync.Mutex // guards closed and handlers.Add
 	closed   bool
 	handlers sync.WaitGroup
+
+	tracer   *frameTracer // misbehaving: RESET_STREAM/STOP_SENDING received
+	Verdicts chan error   // misbehaving: one per game (nil: as the draft says)
+}
+
+// verdict hands a misbehaving game's verdict to whoever waits for it.
+func (s *peerServer) verdict(err error) {
+	select {
+	case s.Verdicts <- err:
+	default:
+	}
 }
 
 func startServer(opts serverOptions, lg *jsonLog) (*peerServer, error) {
@@ -68,10 +92,18 @@ func startServer(opts serverOptions, lg *jsonLog) (*peerServer, error) {
 		served:      make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if opts.Misbehave != "" {
+		if !opts.Baton || !validMisbehave(opts.Misbehave) {
+			_ = pc.Close()
+			return nil, fmt.Errorf("unknown misbehaviour %q (baton-server only)", opts.Misbehave)
+		}
+		s.tracer = newFrameTracer(lg)
+		s.Verdicts = make(chan error, 16)
+	}
 	s.wt = &webtransport.Server{
 		H3: &http3.Server{
 			TLSConfig:  http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}}),
-			QUICConfig: quicConfig(),
+			QUICConfig: quicConfigFor(opts.Misbehave, s.tracer),
 			Handler:    http.HandlerFunc(s.serveHTTP),
 		},
 		Config:      wtConfig(opts.NoFC),
