@@ -72,6 +72,8 @@ type Session struct {
 	ctrlEOF   chan struct{} // closed when the capsule reader stops
 	ctrlReady chan struct{} // closed once ctrl is set (read it freely after)
 	ctrlMu    sync.Mutex    // serialises writes on the CONNECT stream
+	closeOut  chan struct{} // closed once our close capsule is out (or none will be sent)
+	closeOnce sync.Once
 	endOnce   sync.Once
 	deregSeen bool // delivery thread only: DEREGISTER delivered
 
@@ -99,6 +101,7 @@ func newSession(c *Context, client bool, cb any, appCtx uintptr) *Session {
 		done:      make(chan struct{}),
 		ctrlEOF:   make(chan struct{}),
 		ctrlReady: make(chan struct{}),
+		closeOut:  make(chan struct{}),
 		dgSendQ:   make(chan []byte, c.cfg.DatagramSendQueue),
 		dgWake:    make(chan struct{}, 1),
 	}
@@ -339,7 +342,7 @@ func (s *Session) end(ev *Event) (streams []*Stream, ok bool) {
 		close(s.done)
 		s.cancel()
 		for _, es := range early {
-			rejectStream(es)
+			s.rejectAfterClose(es)
 		}
 		if ev != nil {
 			s.push(*ev)
@@ -351,6 +354,28 @@ func (s *Session) end(ev *Event) (streams []*Stream, ok bool) {
 		s.ctx.q.wakeWaiters()
 	})
 	return streams, ok
+}
+
+// closeIsOut marks the close capsule as sent (or as never to be sent).
+func (s *Session) closeIsOut() { s.closeOnce.Do(func() { close(s.closeOut) }) }
+
+// rejectAfterClose refuses a stream of an ended session, but only after our
+// close capsule is out: Chromium fails the session without its close code
+// when a stream reset overtakes the capsule.
+func (s *Session) rejectAfterClose(es earlyStream) {
+	select {
+	case <-s.closeOut:
+		rejectStream(es)
+	default:
+		s.ctx.goSafe(func() {
+			select {
+			case <-s.closeOut:
+				time.Sleep(closeStreamsDelay)
+			case <-time.After(2 * time.Second):
+			}
+			rejectStream(es)
+		})
+	}
 }
 
 func reasonEvent(flags int, code uint32, reason string) *Event {
@@ -404,6 +429,7 @@ func (s *Session) closeFor(reason string) {
 // connection if this session owns it (webtransport-go's Dial-made sessions
 // close their connection at once and the peer loses the close code).
 func (s *Session) sendClose(established bool, code uint32, reason string, streams []*Stream) {
+	defer s.closeIsOut()
 	if !established { // client still connecting: abandon the request
 		if ctrl := s.ctrlOrNil(); ctrl != nil {
 			ctrl.CancelWrite(h3RequestCanceled)
@@ -426,6 +452,7 @@ func (s *Session) sendClose(established bool, code uint32, reason string, stream
 	s.ctrlMu.Lock()
 	_ = s.ctrl.Close()
 	s.ctrlMu.Unlock()
+	s.closeIsOut()
 	time.Sleep(closeStreamsDelay)
 	abortStreams(streams)
 	select { // the peer answers with its FIN
@@ -438,6 +465,7 @@ func (s *Session) sendClose(established bool, code uint32, reason string, stream
 
 // finishRemote handles the peer's close capsule (or FIN).
 func (s *Session) finishRemote(code uint32, reason string) {
+	s.closeIsOut() // the peer closed: no capsule of ours to wait for
 	streams, ok := s.end(reasonEvent(FlagCloseRemote, code, reason))
 	if !ok {
 		return
@@ -465,6 +493,7 @@ func (s *Session) finishError(msg string) {
 	default:
 		ev = reasonEvent(FlagCloseError, 0, msg)
 	}
+	s.closeIsOut()
 	streams, ok := s.end(ev)
 	if !ok {
 		return
@@ -484,6 +513,7 @@ func (s *Session) finishRefused(status int, msg string) {
 		b := append([]byte(msg), 0)
 		ev = &Event{Type: EvConnectRefused, Code: uint64(status), Data: b[:len(msg)]}
 	}
+	s.closeIsOut()
 	s.end(ev)
 	s.closeOwnedConn(0)
 }

@@ -170,7 +170,7 @@ func (s *Session) incoming(es earlyStream) {
 	switch s.state {
 	case stClosed:
 		s.mu.Unlock()
-		rejectStream(es)
+		s.rejectAfterClose(es)
 		return
 	case stConnecting, stPending:
 		if len(s.early) >= earlyStreamMax {

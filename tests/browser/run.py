@@ -2,7 +2,8 @@
 """Browser tests: headless Chromium against gowt servers.
 
 Usage: tests/browser/run.py --build BUILD_DIR [--only a,b] [--bytes N]
-                            [--repeat N] [--netlog FILE] [--keep-logs] [-v]
+                            [--repeat N] [--netlog FILE] [--keep-logs]
+                            [--no-retry] [--baton-events] [--install] [-v]
 
 Starts BUILD_DIR/gowt_web_demo and BUILD_DIR/gowt_baton (C programs using
 libgowt), serves tests/browser/test.html on 127.0.0.1 (port 0), runs headless
@@ -38,7 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
 TOTAL_TIMEOUT = 180.0
 BIG_DEFAULT = 50 * 1000 * 1000
-HEARTBEAT_TIMEOUT = 20.0
+HEARTBEAT_TIMEOUT = 10.0
 
 START = time.monotonic()
 
@@ -495,6 +496,9 @@ def main():
     ap.add_argument('--baton-events', action='store_true', help='gowt_baton logs every event (-L)')
     ap.add_argument('-v', '--verbose', action='store_true')
     args = ap.parse_args()
+    # SIGTERM (e.g. from a test driver): unwind through the finally below, so
+    # Chromium (in its own session) and the servers are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
     results = []  # (name, why or None)
 
@@ -653,7 +657,7 @@ def main():
             info('%s; last console lines: %s' % (why, chromium.stderr_tail(15, 'CONSOLE')))
             done = {r.get('name') for r, _, _ in runs}
             left = [n for n in wanted if n not in done]
-            rc = chromium.stop(signal.SIGTERM, 10, group=True)
+            rc = chromium.stop(signal.SIGTERM, 5, group=True)
             info('chromium stopped (status %s)' % rc)
             chromium = None
             if crashed and args.retry and attempt == 1 and left and time.monotonic() < deadline - 60:
@@ -665,14 +669,14 @@ def main():
             break
     finally:
         if chromium is not None:
-            rc = chromium.stop(signal.SIGTERM, 10, group=True)
+            rc = chromium.stop(signal.SIGTERM, 5, group=True)
             info('chromium stopped (status %s)' % rc)
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
         statuses = {}
         for p in reversed(procs):
-            statuses[p.name] = p.stop(signal.SIGTERM, 10)
+            statuses[p.name] = p.stop(signal.SIGTERM, 5)
         if failed_setup:
             for p in procs:
                 info('%s stderr: %s' % (p.name, p.stderr_tail(20)))
