@@ -105,9 +105,9 @@ func client(t *testing.T, o clientOptions) (string, error) {
 	if o.Code == 0 {
 		o.Code = -1
 	}
-	var out bytes.Buffer
+	out := &lockedBuffer{}
 	start := time.Now()
-	err := runClient(o, newJSONLog(&out))
+	err := runClient(o, newJSONLog(out))
 	t.Logf("%s against %s: %v in %v\n%s", o.Scenario, o.URL, err, time.Since(start).Round(time.Millisecond), out.String())
 	return out.String(), err
 }
@@ -249,9 +249,9 @@ func TestBaton(t *testing.T) {
 		queries = append(queries, fmt.Sprintf("baton=%d&count=2", b))
 	}
 	for i, q := range queries {
-		var out bytes.Buffer
+		out := &lockedBuffer{}
 		start := time.Now()
-		err := runBatonClient(batonClientOptions{URL: srv.url("/baton?" + q), Timeout: 5 * time.Second, Verbose: true}, newJSONLog(&out))
+		err := runBatonClient(batonClientOptions{URL: srv.url("/baton?" + q), Timeout: 5 * time.Second, Verbose: true}, newJSONLog(out))
 		t.Logf("%q: %v in %v", q, err, time.Since(start).Round(time.Millisecond))
 		if err != nil {
 			t.Errorf("%q: %v\n%s", q, err, out.String())
