@@ -134,9 +134,11 @@ func (s *Session) runClient(u *url.URL, addr string, opts ConnectOptions) {
 		return
 	}
 	s.protocol = proto
+	// Established before the event is queued: the application may open
+	// streams as soon as it sees CONNECT_ACCEPTED, from any thread.
+	s.state = stEstablished
 	s.mu.Unlock()
-	ev := Event{Type: EvConnectAccepted, Protocol: proto}
-	s.push(ev)
+	s.push(Event{Type: EvConnectAccepted, Protocol: proto})
 	s.run()
 }
 

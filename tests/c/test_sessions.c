@@ -610,7 +610,8 @@ static void multi_round(gowt_ctx *cli, uint16_t port, int sharing, tsrv *srv, in
     }
     for (int i = 0; i < MSN; i++) {
         CHECK(evlog_count_for(&logs[i], 0, 0, ANY_ID) == evlog_count_for(&logs[i], 0, s[i], ANY_ID));
-        CHECK(evlog_count_for(&logs[i], GOWT_EV_POST_DATAGRAM, s[i], ANY_ID) == 1);
+        /* at least one (dgram_roundtrip resends when the echo is slow) */
+        CHECK(evlog_count_for(&logs[i], GOWT_EV_POST_DATAGRAM, s[i], ANY_ID) >= 1);
     }
     /* closing one leaves the others working */
     CHECK_OK(gowt_session_close(cli, s[3], 3, "only three", 10));

@@ -463,6 +463,8 @@ void test_server_streams(void) {
     evlog_wait_any(&c.log, GOWT_EV_CONNECT_ACCEPTED, s, ANY_ID, 5000);
     uint64_t sess_id;
     CHECK_OK(gowt_session_get_id(cli, s, &sess_id));
+    /* the 200 leaves while the server's callback still runs: wait for its end */
+    WAIT_UNTIL(AT_LOAD(&st.early_s) != 0, 5000);
 
     /* what the server could do in its CONNECT callback */
     CHECK_RC(st.rc_before_accept, GOWT_ERR_STATE);
