@@ -24,11 +24,16 @@ const (
 	stClosed                       // ended: only end events remain
 )
 
-// closeStreamsDelay separates our close capsule + FIN from the stream resets
-// that follow: Chromium reports "Connection lost" instead of the close code
-// when resets or STOP_SENDING overtake the capsule (webtransport-go v0.13.0's
-// CloseWithError sends STOP_SENDING on the CONNECT stream first).
+// closeStreamsDelay separates the moment our close is out from refusing
+// streams that still arrive: Chromium reports "Connection lost" instead of
+// the close code when resets or STOP_SENDING overtake the capsule
+// (webtransport-go v0.13.0's CloseWithError sends STOP_SENDING on the
+// CONNECT stream first).
 const closeStreamsDelay = 30 * time.Millisecond
+
+// closeAnswerTimeout bounds how long a local close waits for the peer's
+// answer on the CONNECT stream before resetting the session's streams.
+const closeAnswerTimeout = time.Second
 
 // ctrlStream is the CONNECT stream: *http3.Stream on the server,
 // *http3.RequestStream on the client. Capsules travel in its DATA frames.
@@ -233,6 +238,7 @@ func (s *Session) run() {
 	s.mu.Lock()
 	if s.state == stClosed { // closed by the application meanwhile
 		s.mu.Unlock()
+		s.ctx.goSafe(s.readCapsules) // to see the peer's answer to our close
 		return
 	}
 	s.state = stEstablished
@@ -452,13 +458,15 @@ func (s *Session) sendClose(established bool, code uint32, reason string, stream
 	s.ctrlMu.Lock()
 	_ = s.ctrl.Close()
 	s.ctrlMu.Unlock()
-	s.closeIsOut()
-	time.Sleep(closeStreamsDelay)
-	abortStreams(streams)
-	select { // the peer answers with its FIN
+	// Stream resets wait until the peer has answered on the CONNECT stream
+	// (Chromium with its FIN, webtransport-go with a reset), so they cannot
+	// overtake the capsule; a fixed delay was not enough on a loaded host.
+	select {
 	case <-s.ctrlEOF:
-	case <-time.After(time.Second):
+	case <-time.After(closeAnswerTimeout):
 	}
+	s.closeIsOut()
+	abortStreams(streams)
 	s.ctrl.CancelRead(h3NoError)
 	s.closeOwnedConn(0)
 }
