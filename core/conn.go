@@ -70,28 +70,20 @@ func (wc *wtConn) acceptBidi() {
 			return
 		}
 		wc.ctx.goSafe(func() {
-			typ, err := quicvarint.Peek(str)
-			if err != nil {
-				return
-			}
-			if typ != frameWebTransportStream {
-				if wc.handleBidi != nil {
-					wc.handleBidi(str)
-				} else {
-					str.CancelRead(h3RequestRejected)
-					str.CancelWrite(h3RequestRejected)
-				}
-				return
-			}
-			r := &headerReader{r: str}
-			_, _ = quicvarint.Read(r)
-			id, err := quicvarint.Read(r)
-			if err != nil || id%4 != 0 {
+			id, wt, err := readStreamHeader(str, frameWebTransportStream)
+			switch {
+			case err != nil:
+			case !wt && wc.handleBidi != nil:
+				wc.handleBidi(str) // an HTTP/3 request stream
+			case !wt:
+				str.CancelRead(h3RequestRejected)
+				str.CancelWrite(h3RequestRejected)
+			case id%4 != 0:
 				str.CancelRead(h3GeneralProtocolErr)
 				str.CancelWrite(h3GeneralProtocolErr)
-				return
+			default:
+				wc.route(id, earlyStream{bidi: str})
 			}
-			wc.route(id, earlyStream{bidi: str})
 		})
 	}
 }
@@ -103,26 +95,42 @@ func (wc *wtConn) acceptUni() {
 			return
 		}
 		wc.ctx.goSafe(func() {
-			typ, err := quicvarint.Peek(str)
-			if err != nil {
-				return
-			}
-			if typ != uniStreamWebTransport {
-				if wc.handleUni != nil {
-					wc.handleUni(str)
-				}
-				return
-			}
-			r := &headerReader{r: str}
-			_, _ = quicvarint.Read(r)
-			id, err := quicvarint.Read(r)
-			if err != nil || id%4 != 0 {
+			id, wt, err := readStreamHeader(str, uniStreamWebTransport)
+			switch {
+			case err != nil:
+			case !wt && wc.handleUni != nil:
+				wc.handleUni(str) // control, QPACK and other HTTP/3 streams
+			case !wt:
+			case id%4 != 0:
 				str.CancelRead(h3GeneralProtocolErr)
-				return
+			default:
+				wc.route(id, earlyStream{uni: str})
 			}
-			wc.route(id, earlyStream{uni: str})
 		})
 	}
+}
+
+// readStreamHeader peeks at a new stream's first varint: when it is wtType,
+// it consumes it and the session ID that follows (wt=true); otherwise it
+// consumes nothing, leaving the stream to HTTP/3. A WebTransport stream
+// whose session ID cannot be read gets id 1 (invalid, rejected by callers).
+func readStreamHeader(str interface {
+	io.Reader
+	Peek([]byte) (int, error)
+}, wtType uint64) (id uint64, wt bool, err error) {
+	typ, err := quicvarint.Peek(str)
+	if err != nil {
+		return 0, false, err
+	}
+	if typ != wtType {
+		return 0, false, nil
+	}
+	r := &headerReader{r: str}
+	_, _ = quicvarint.Read(r)
+	if id, err = quicvarint.Read(r); err != nil {
+		return 1, true, nil
+	}
+	return id, true, nil
 }
 
 // headerReader reads a stream header byte by byte. quic-go returns the last
