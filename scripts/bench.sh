@@ -3,10 +3,13 @@
 # and directly on webtransport-go (cmd/wtbench-go), and prints a Markdown
 # table on stdout: workload | gowt | pure Go | ratio | target | met?
 #
-#   scripts/bench.sh [--short] [--runs N]
+#   scripts/bench.sh [--short] [--runs N] [--style callback|thread]
 #
 # --runs N runs both sides N times (alternating) and reports the median of
 # each row: the numbers are noisy on a small shared box.
+# --style picks the shape of the C program (gowt_bench -style): callback
+# (default; the hot loops run inside gowt's callbacks) or thread (the main
+# thread does every step and is woken by the callbacks; kept to compare).
 #
 # Environment:
 #   GOWT_BUILD            build directory (default: build-bench); configured
@@ -25,17 +28,23 @@ ROOT=$PWD
 
 SHORT=()
 RUNS=1
+STYLE=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --short|-short) SHORT=(-short) ;;
     --runs) RUNS=${2:-}; shift ;;
     --runs=*) RUNS=${1#--runs=} ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --style) STYLE=(-style "${2:-}"); shift ;;
+    --style=*) STYLE=(-style "${1#--style=}") ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --runs needs a positive number" >&2; exit 2; }
+if [[ ${#STYLE[@]} -gt 0 && ! "${STYLE[1]}" =~ ^(callback|thread)$ ]]; then
+  echo "bench.sh: --style needs callback or thread" >&2; exit 2
+fi
 
 B=${GOWT_BUILD:-$ROOT/build-bench}
 case "$B" in /*) ;; *) B=$ROOT/$B ;; esac
@@ -101,14 +110,15 @@ for ((i = 1; i <= RUNS; i++)); do
   [[ $RUNS -gt 1 ]] && echo "bench.sh: run $i of $RUNS" >&2
   run "$OUT/go.jsonl" "$GOBENCH" "${SHORT[@]}" -w "$MAIN_GO"
   run "$OUT/go.jsonl" "$GOBENCH" "${SHORT[@]}" -w idle_mem
-  run "$OUT/gowt.jsonl" "$BENCH" "${SHORT[@]}" -w "$MAIN_C"
-  run "$OUT/gowt.jsonl" "$BENCH" "${SHORT[@]}" -w idle_mem
+  run "$OUT/gowt.jsonl" "$BENCH" "${SHORT[@]}" "${STYLE[@]}" -w "$MAIN_C"
+  run "$OUT/gowt.jsonl" "$BENCH" "${SHORT[@]}" "${STYLE[@]}" -w idle_mem
 done
 
 # --- Table --------------------------------------------------------------------
 MODE=full
 [[ ${#SHORT[@]} -gt 0 ]] && MODE=short
-python3 - "$OUT/gowt.jsonl" "$OUT/go.jsonl" "$MODE" "$RUNS" <<'EOF' || failed=1
+SHAPE=${STYLE[1]:-callback}
+python3 - "$OUT/gowt.jsonl" "$OUT/go.jsonl" "$MODE" "$RUNS" "$SHAPE" <<'EOF' || failed=1
 import json, statistics, sys
 
 def load(path):
@@ -127,6 +137,7 @@ def load(path):
     return {k: statistics.median(v) for k, v in res.items()}
 
 gowt, go, mode, runs = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+shape = sys.argv[5]
 DASH = "\u2014"
 
 def fmt(v, dec):
@@ -154,7 +165,7 @@ for w in ("events_cb", "events_poll"):
     rows.append((w + " (events/s)", w, 1.0, 0, None, ">= 5000000/s (absolute)",
                  lambda g, o: g >= 5e6))
 
-print("gowt (C API) vs pure webtransport-go, %s run, %s%s" % (mode,
+print("gowt (C API, %s style) vs pure webtransport-go, %s run, %s%s" % (shape, mode,
       "sizes and durations / 10" if mode == "short" else "full sizes",
       ", median of %d runs" % runs if runs > 1 else ""))
 print()
