@@ -101,3 +101,57 @@ func BenchmarkSetupSeq(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sessions/s")
 }
+
+// BenchmarkSetupShared keeps 8 sessions in flight on one shared QUIC
+// connection (flow control on), opening the next from each DEREGISTER: the
+// core's share of the setup_shared workload.
+func BenchmarkSetupShared(b *testing.B) {
+	srv, _ := NewContext(testConfig(), nil)
+	defer srv.Destroy()
+	_ = srv.Register("*", GoCallback(func(c *Context, ev *Event) int { return 0 }), 0, PathOptions{})
+	port, _ := srv.Listen("127.0.0.1", 0)
+	cli, _ := NewContext(testConfig(), nil)
+	defer cli.Destroy()
+	url := fmt.Sprintf("https://127.0.0.1:%d/x", port)
+	anchorUp := make(chan struct{}, 1)
+	_, err := cli.Connect(url, ConnectOptions{}, GoCallback(func(c *Context, ev *Event) int {
+		if ev.Type == EvConnectAccepted {
+			anchorUp <- struct{}{}
+		}
+		return 0
+	}), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	<-anchorUp
+	var started, done atomic.Int64
+	finished := make(chan struct{})
+	var cb GoCallback
+	next := func() {
+		if started.Add(1) > int64(b.N) {
+			return
+		}
+		if _, err := cli.Connect(url, ConnectOptions{}, cb, 0); err != nil {
+			b.Error(err)
+		}
+	}
+	cb = GoCallback(func(c *Context, ev *Event) int {
+		switch ev.Type {
+		case EvConnectAccepted:
+			_ = ev.Sess.Close(0, "")
+		case EvDeregister:
+			if done.Add(1) == int64(b.N) {
+				close(finished)
+			}
+			next()
+		}
+		return 0
+	})
+	start := time.Now()
+	b.ResetTimer()
+	for i := 0; i < 8; i++ {
+		next()
+	}
+	<-finished
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sessions/s")
+}

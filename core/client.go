@@ -274,6 +274,11 @@ func (c *Context) clientTransport() (*quic.Transport, error) {
 // do WebTransport in a dialect we speak (picoquic: ENABLE_WEBTRANSPORT or
 // WT_MAX_SESSIONS; webtransport-go: WT_ENABLED).
 func (wc *wtConn) checkServerSettings(ctx context.Context) error {
+	// Once per connection: ConnectionState copies the TLS state, which is
+	// measurable when many sessions share the connection.
+	if wc.settingsOK.Load() {
+		return nil
+	}
 	select {
 	case <-wc.h3cli.ReceivedSettings():
 	case <-ctx.Done():
@@ -298,5 +303,6 @@ func (wc *wtConn) checkServerSettings(ctx context.Context) error {
 	if len(missing) > 0 {
 		return errf(ErrProtocol, "server lacks %s", strings.Join(missing, ", "))
 	}
+	wc.settingsOK.Store(true)
 	return nil
 }

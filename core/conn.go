@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -30,6 +31,7 @@ type wtConn struct {
 	handleBidi func(*quic.Stream)
 	handleUni  func(*quic.ReceiveStream)
 	settings   http3.Settingser
+	settingsOK atomic.Bool // client: the server's SETTINGS were checked once
 
 	shareKey string // client: key in Context.shared when open to sharing
 	users    int    // client: sessions using or about to use it (Context.mu)

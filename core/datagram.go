@@ -72,9 +72,9 @@ func (s *Session) SendDatagram(b []byte) error {
 	if max := s.MaxDatagram(); len(b) > max {
 		return errf(ErrTooLarge, "datagram of %d bytes exceeds the current maximum %d", len(b), max)
 	}
-	s.startDatagramSender()
+	q := s.startDatagramSender()
 	select {
-	case s.dgSendQ <- append([]byte(nil), b...):
+	case q <- append([]byte(nil), b...):
 		return nil
 	default:
 		s.dgWantWritable.Store(true)
@@ -98,10 +98,15 @@ func (s *Session) SetDatagramReady(ready bool) error {
 	return nil
 }
 
-// startDatagramSender starts the sending goroutine on first use: most
-// sessions never send a datagram, and an idle goroutine costs memory.
-func (s *Session) startDatagramSender() {
+// startDatagramSender makes the send queue and starts the sending goroutine
+// on first use, and returns the queue: most sessions never send a datagram,
+// and an idle goroutine and queue (24 bytes a slot) cost memory and setup time.
+func (s *Session) startDatagramSender() chan []byte {
 	s.mu.Lock()
+	if s.dgSendQ == nil {
+		s.dgSendQ = make(chan []byte, s.ctx.cfg.DatagramSendQueue)
+	}
+	q := s.dgSendQ
 	start := !s.dgSender && s.state == stEstablished
 	s.dgSender = true
 	s.mu.Unlock()
@@ -109,31 +114,32 @@ func (s *Session) startDatagramSender() {
 		s.ctx.goSafe(func() {
 			select {
 			case <-s.ctrlReady:
-				s.sendDatagrams()
+				s.sendDatagrams(q)
 			case <-s.done:
 			}
 		})
 	}
+	return q
 }
 
-func (s *Session) sendDatagrams() {
-	qlen := cap(s.dgSendQ)
+func (s *Session) sendDatagrams(q chan []byte) {
+	qlen := cap(q)
 	for {
 		var b []byte
 		select {
-		case b = <-s.dgSendQ:
+		case b = <-q:
 		case <-s.dgWake:
 		case <-s.done:
 			return
 		}
 		if b != nil {
 			s.sendOneDatagram(b)
-			if s.dgWantWritable.Load() && len(s.dgSendQ) <= qlen/2 && s.dgWantWritable.CompareAndSwap(true, false) {
+			if s.dgWantWritable.Load() && len(q) <= qlen/2 && s.dgWantWritable.CompareAndSwap(true, false) {
 				s.push(Event{Type: EvDatagramWritable})
 			}
 			continue
 		}
-		for s.dgReady.Load() && !s.ended() && len(s.dgSendQ) == 0 {
+		for s.dgReady.Load() && !s.ended() && len(q) == 0 {
 			req := &ProvideReq{Max: s.MaxDatagram(), ctx: s.ctx, done: make(chan struct{})}
 			s.push(Event{Type: EvProvideDatagram, Provide: req})
 			select {

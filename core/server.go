@@ -305,6 +305,11 @@ func (c *Context) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Wt-Protocol", v)
 		}
 	}
+	// http3's responseWriter formats a Date header for every response
+	// (time.Format on a fresh goroutine stack: ~5 % of a shared-connection
+	// session setup); a WebTransport 200 does not need one, and a nil value
+	// is quic-go's documented way to leave it out.
+	w.Header()["Date"] = nil
 	w.WriteHeader(http.StatusOK)
 	str := w.(http3.HTTPStreamer).HTTPStream() // sends the 200
 	if s.WireID() == NoID {

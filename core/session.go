@@ -83,7 +83,7 @@ type Session struct {
 	deregSeen bool // delivery thread only: DEREGISTER delivered
 
 	dgQueued       atomic.Int64
-	dgSendQ        chan []byte
+	dgSendQ        chan []byte // made on first send (s.mu)
 	dgReady        atomic.Bool
 	dgWake         chan struct{}
 	dgWantWritable atomic.Bool
@@ -107,7 +107,6 @@ func newSession(c *Context, client bool, cb any, appCtx uintptr) *Session {
 		ctrlEOF:   make(chan struct{}),
 		ctrlReady: make(chan struct{}),
 		closeOut:  make(chan struct{}),
-		dgSendQ:   make(chan []byte, c.cfg.DatagramSendQueue),
 		dgWake:    make(chan struct{}, 1),
 	}
 	s.doneCtx, s.cancel = context.WithCancel(context.Background())
