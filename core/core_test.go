@@ -70,6 +70,11 @@ func (r *recorder) find(t *testing.T, typ EventType) Event {
 		r.mu.Unlock()
 		time.Sleep(5 * time.Millisecond)
 	}
+	r.mu.Lock()
+	for _, e := range r.evs {
+		t.Logf("seen: %v stream %d code %d flags %x", e.Type, e.StreamID, e.Code, e.Flags)
+	}
+	r.mu.Unlock()
 	t.Fatalf("no %v event", typ)
 	return Event{}
 }

@@ -222,17 +222,23 @@ func (st *Stream) sendSideEnded() {
 // peerStopped reports the peer's STOP_SENDING once, before the stream can be
 // freed: both the send context's watcher and a failing Write see it, in
 // either order.
+//
+// The event is queued under st.mu, in the same step that marks the send side
+// done: otherwise the reader goroutine, finishing the receive side at the
+// same moment (a peer's RESET_STREAM next to its STOP_SENDING), could see
+// both sides done and queue FREE first, and STOP_SENDING after FREE is
+// dropped by the delivery filter. (q.mu is a leaf lock.)
 func (st *Stream) peerStopped(se *quic.StreamError) {
 	st.mu.Lock()
 	first := !st.stopSeen
 	st.stopSeen = true
 	st.sendDone = true
 	st.buf, st.buffered = nil, 0
-	st.mu.Unlock()
-	st.signal()
 	if first {
 		st.push(Event{Type: EvStopSending, Code: appErrorFromWire(uint64(se.ErrorCode))})
 	}
+	st.mu.Unlock()
+	st.signal()
 	st.maybeFree()
 }
 
