@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Tests of the Python binding over real loopback sessions (stdlib only).
+
+    GOWT_LIB=build/libgowt.so python3 bindings/python/test_gowt.py -v
+"""
+
+import os
+import sys
+import threading
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gowt  # noqa: E402
+from gowt import EventType as T  # noqa: E402
+
+
+class EchoServer:
+    """Echoes bidi streams, answers a uni stream with a uni stream, echoes
+    datagrams, records what it saw."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.events = []
+        self.data = {}
+
+    def __call__(self, ctx, ev):
+        self.events.append(ev)
+        if ev.type == T.CONNECT:
+            if ev.request["path"] == "/refuse":
+                return 404
+            return 0
+        if ev.type in (T.POST_DATA, T.POST_FIN):
+            self.data[ev.stream_id] = self.data.get(ev.stream_id, b"") + ev.data
+            fin = ev.type == T.POST_FIN
+            if ev.bidi:
+                ctx.send(ev.session, ev.stream_id, ev.data, fin)
+            elif fin:
+                u = ctx.open_stream(ev.session, bidi=False)
+                ctx.send(ev.session, u, self.data[ev.stream_id].upper(), True)
+        elif ev.type == T.POST_DATAGRAM:
+            ctx.send_datagram(ev.session, ev.data)
+        return 0
+
+    def first(self, typ):
+        return next((e for e in self.events if e.type == typ), None)
+
+
+class Client:
+    def __init__(self):
+        self.events = []
+        self.data = {}
+
+    def __call__(self, ctx, ev):
+        self.events.append(ev)
+        if ev.type in (T.POST_DATA, T.POST_FIN):
+            self.data[ev.stream_id] = self.data.get(ev.stream_id, b"") + ev.data
+        return 0
+
+    def has(self, typ):
+        return any(e.type == typ for e in self.events)
+
+    def first(self, typ):
+        return next((e for e in self.events if e.type == typ), None)
+
+    def fin_on(self, sid):
+        return any(e.type == T.POST_FIN and e.stream_id == sid for e in self.events)
+
+
+class PollModeTest(unittest.TestCase):
+    def setUp(self):
+        self.srv = gowt.Context(cert_hostnames="localhost,127.0.0.1")
+        self.port = self.srv.listen("127.0.0.1", 0)
+        self.server = EchoServer(self.srv)
+        self.srv.register("*", self.server)
+        self.cli = gowt.Context(pinned_hashes=[self.srv.cert_hash()])
+        self.url = "https://127.0.0.1:%d" % self.port
+
+    def tearDown(self):
+        self.cli.close()
+        self.srv.close()
+
+    def run_until(self, cond, timeout=10):
+        self.cli.run_until(cond, timeout, others=[self.srv])
+
+    def test_version_and_hash(self):
+        self.assertRegex(gowt.version(), r"^\d+\.\d+\.\d+$")
+        self.assertEqual(len(self.srv.cert_hash()), 32)
+
+    def test_streams_datagrams_close(self):
+        c = Client()
+        s = self.cli.connect(self.url + "/echo?x=1", c, headers=[("x-test", "py")])
+        self.run_until(lambda: c.has(T.CONNECT_ACCEPTED) or c.has(T.CONNECT_REFUSED))
+        self.assertTrue(c.has(T.CONNECTING))
+        self.assertTrue(c.has(T.CONNECT_ACCEPTED), c.events)
+        req = self.server.first(T.CONNECT).request
+        self.assertEqual(req["path"], "/echo")
+        self.assertEqual(req["query"], "x=1")
+        self.assertIn(("x-test", "py"), req["headers"])
+
+        # bidi echo with FIN, 200 KB so it takes several events
+        payload = bytes(range(256)) * 800
+        b = self.cli.open_stream(s, bidi=True)
+        self.cli.send(s, b, payload, fin=True)
+        # uni stream: the server answers on its own uni stream
+        u = self.cli.open_stream(s, bidi=False)
+        self.cli.send(s, u, b"shout", fin=True)
+        # datagram echo
+        self.assertGreater(self.cli.max_datagram_size(s), 1000)
+        self.cli.send_datagram(s, b"ping")
+        self.run_until(lambda: c.fin_on(b) and c.has(T.POST_DATAGRAM)
+                       and any(k != b and v == b"SHOUT" and c.fin_on(k)
+                               for k, v in c.data.items()))
+        self.assertEqual(c.data[b], payload)
+        self.assertEqual(c.first(T.POST_DATAGRAM).data, b"ping")
+        info = self.cli.session_info(s)
+        self.assertEqual(info["bytes_received"], len(payload) + len(b"SHOUT"))
+        self.assertEqual(info["datagrams_received"], 1)
+
+        # close with code and reason: the server sees both
+        self.cli.close_session(s, 4242, "bye from python \u00e9")
+        self.run_until(lambda: c.has(T.DEREGISTER) and self.server.first(T.CLOSE))
+        close = self.server.first(T.CLOSE)
+        self.assertEqual(close.code, 4242)
+        self.assertEqual(close.reason, "bye from python \u00e9")
+        self.assertTrue(close.flags & gowt.CLOSE_REMOTE)
+        self.assertTrue(c.first(T.CLOSE).flags & gowt.CLOSE_LOCAL)
+        # the handle is gone after DEREGISTER
+        with self.assertRaises(gowt.Error) as e:
+            self.cli.send_datagram(s, b"late")
+        self.assertEqual(e.exception.code, -2)
+
+    def test_refused(self):
+        c = Client()
+        self.cli.connect(self.url + "/refuse", c)
+        self.run_until(lambda: c.has(T.DEREGISTER))
+        self.assertEqual(c.first(T.CONNECT_REFUSED).code, 404)
+        self.assertFalse(c.has(T.CLOSE))
+
+    def test_reset_and_stop_sending_codes(self):
+        c = Client()
+        s = self.cli.connect(self.url + "/echo", c)
+        self.run_until(lambda: c.has(T.CONNECT_ACCEPTED))
+        b = self.cli.open_stream(s, bidi=True)
+        self.cli.send(s, b, b"x")
+        self.run_until(lambda: self.server.first(T.POST_DATA))
+        self.cli.reset(s, b, 7)
+        self.cli.stop_sending(s, b, 9)
+        self.run_until(lambda: self.server.first(T.RESET) and self.server.first(T.STOP_SENDING))
+        self.assertEqual(self.server.first(T.RESET).code, 7)
+        self.assertEqual(self.server.first(T.STOP_SENDING).code, 9)
+
+    def test_bad_input(self):
+        with self.assertRaises(gowt.Error) as e:
+            self.cli.send(12345678, 0, b"x")
+        self.assertEqual(e.exception.code, -2)
+        self.assertIn("NOT_FOUND", str(e.exception))
+        with self.assertRaises(gowt.Error) as e:
+            self.cli.connect("not a url", Client())
+        self.assertEqual(e.exception.code, -1)
+        with self.assertRaises(TypeError):
+            gowt.Context(no_such_field=1)
+        c = Client()
+        s = self.cli.connect(self.url + "/echo", c)
+        self.run_until(lambda: c.has(T.CONNECT_ACCEPTED))
+        with self.assertRaises(gowt.Error) as e:
+            self.cli.send_datagram(s, b"x" * 70000)
+        self.assertEqual(e.exception.code, -5)
+        with self.assertRaises(gowt.Error):
+            self.cli.close_session(s, 1, "r" * 2000)  # reason over 1024 bytes
+
+    def test_callback_exception(self):
+        def boom(ctx, ev):
+            if ev.type == T.CONNECT:
+                raise RuntimeError("handler bug")
+            return 0
+        self.srv.register("/boom", boom)
+        c = Client()
+        self.cli.connect(self.url + "/boom", c)
+        with self.assertRaises(RuntimeError):
+            self.run_until(lambda: c.has(T.DEREGISTER))
+        self.run_until(lambda: c.has(T.DEREGISTER))
+        self.assertEqual(c.first(T.CONNECT_REFUSED).code, 500)
+
+    def test_destroy_delivers_end_events(self):
+        c = Client()
+        self.cli.connect(self.url + "/echo", c)
+        self.run_until(lambda: c.has(T.CONNECT_ACCEPTED))
+        self.cli.close()
+        self.assertTrue(c.has(T.CLOSE))
+        self.assertEqual(c.events[-1].type, T.DEREGISTER)
+        self.cli.close()  # idempotent
+
+
+class ThreadModeTest(unittest.TestCase):
+    def test_library_thread_runs_callbacks(self):
+        with gowt.Context(dispatch="thread") as srv, \
+                gowt.Context(dispatch="thread", insecure=True) as cli:
+            port = srv.listen()
+            server = EchoServer(srv)
+            srv.register("/echo", server)
+            done = threading.Event()
+            got = []
+            threads = set()
+
+            def on(ctx, ev):
+                threads.add(threading.get_ident())
+                if ev.type == T.CONNECT_ACCEPTED:
+                    ctx.send_datagram(ev.session, b"from a callback")
+                elif ev.type == T.POST_DATAGRAM:
+                    got.append(ev.data)
+                    ctx.close_session(ev.session, 1, "done")
+                elif ev.type == T.DEREGISTER:
+                    done.set()
+                return 0
+
+            cli.connect("https://127.0.0.1:%d/echo" % port, on)
+            self.assertTrue(done.wait(10))
+            self.assertEqual(got, [b"from a callback"])
+            self.assertNotIn(threading.get_ident(), threads)
+            with self.assertRaises(gowt.Error):
+                cli.fileno()  # GOWT_ERR_STATE in THREAD mode
+
+
+if __name__ == "__main__":
+    unittest.main()
