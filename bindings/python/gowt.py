@@ -185,7 +185,13 @@ def _load():
         "gowt_stream_send": (c_int, [c_void_p, c_uint64, c_uint64, c_char_p, c_size_t, c_int]),
         "gowt_stream_reset": (c_int, [c_void_p, c_uint64, c_uint64, c_uint32]),
         "gowt_stream_stop_sending": (c_int, [c_void_p, c_uint64, c_uint64, c_uint32]),
+        "gowt_stream_mark_active": (c_int, [c_void_p, c_uint64, c_uint64, c_int]),
+        "gowt_provide_stream_data": (c_int, [c_void_p, POINTER(_Event), c_size_t, c_int,
+                                             c_int, POINTER(POINTER(c_uint8))]),
         "gowt_send_datagram": (c_int, [c_void_p, c_uint64, c_char_p, c_size_t]),
+        "gowt_set_datagram_ready": (c_int, [c_void_p, c_uint64, c_int]),
+        "gowt_provide_datagram": (c_int, [c_void_p, POINTER(_Event), c_size_t, c_int,
+                                          POINTER(POINTER(c_uint8))]),
         "gowt_max_datagram_size": (c_int, [c_void_p, c_uint64, POINTER(c_size_t)]),
     }
     for name, (res, args) in sigs.items():
@@ -210,9 +216,10 @@ class Event:
     """One event, copied out of the library's memory (valid after the callback)."""
 
     __slots__ = ("type", "flags", "session", "session_id", "stream_id", "data",
-                 "space", "code", "protocol", "request")
+                 "space", "code", "protocol", "request", "_raw")
 
-    def __init__(self, ev):
+    def __init__(self, ev, raw=None):
+        self._raw = raw  # the C event, for provide_*; None after the callback
         self.type = EventType(ev.type) if ev.type in EventType._value2member_map_ else ev.type
         self.flags = ev.flags
         self.session = ev.session
@@ -312,11 +319,13 @@ class Context:
     def _trampoline(self, _ctx, evp, app_ctx):
         ev = None
         try:
-            raw = evp.contents
             with self._lock:
                 handler = self._handlers.get(app_ctx or 0)
-            ev = Event(raw)
-            rc = handler(self, ev) if handler else 0
+            ev = Event(evp.contents, evp)
+            try:
+                rc = handler(self, ev) if handler else 0
+            finally:
+                ev._raw = None  # the C event is gone once the callback returns
             if ev.type == EventType.DEREGISTER:
                 with self._lock:
                     key = self._session_keys.pop(ev.session, None)
@@ -484,6 +493,28 @@ class Context:
         self._check(_lib.gowt_stream_send(self._ptr, session, stream_id, data, len(data),
                                           1 if fin else 0), "gowt_stream_send")
 
+    def mark_active(self, session, stream_id, active=True):
+        """Pull send: PROVIDE_DATA events ask for data while active."""
+        self._check(_lib.gowt_stream_mark_active(self._ptr, session, stream_id,
+                                                 1 if active else 0),
+                    "gowt_stream_mark_active")
+
+    def provide_data(self, ev, data, fin=False, still_active=True):
+        """Answer a PROVIDE_DATA event inside its callback with up to
+        ev.space bytes (copied into the library's buffer)."""
+        data = bytes(data)
+        self._provide(ev, data, lambda buf: _lib.gowt_provide_stream_data(
+            self._ptr, ev._raw, len(data), 1 if fin else 0, 1 if still_active else 0, buf),
+            "gowt_provide_stream_data")
+
+    def _provide(self, ev, data, call, what):
+        if ev._raw is None:
+            raise Error(-11, "%s: only inside the callback of a PROVIDE_* event" % what)
+        buf = POINTER(c_uint8)()
+        self._check(call(byref(buf)), what)
+        if data:
+            ctypes.memmove(buf, data, len(data))
+
     def reset(self, session, stream_id, code):
         self._check(_lib.gowt_stream_reset(self._ptr, session, stream_id, code),
                     "gowt_stream_reset")
@@ -499,6 +530,18 @@ class Context:
         data = bytes(data)
         self._check(_lib.gowt_send_datagram(self._ptr, session, data, len(data)),
                     "gowt_send_datagram")
+
+    def set_datagram_ready(self, session, ready=True):
+        """Pull send: PROVIDE_DATAGRAM events ask for datagrams while ready."""
+        self._check(_lib.gowt_set_datagram_ready(self._ptr, session, 1 if ready else 0),
+                    "gowt_set_datagram_ready")
+
+    def provide_datagram(self, ev, data, more=False):
+        """Answer a PROVIDE_DATAGRAM event inside its callback with one
+        datagram of up to ev.space bytes; more=True asks to be called again."""
+        data = bytes(data)
+        self._provide(ev, data, lambda buf: _lib.gowt_provide_datagram(
+            self._ptr, ev._raw, len(data), 1 if more else 0, buf), "gowt_provide_datagram")
 
     def max_datagram_size(self, session):
         n = c_size_t()

@@ -129,6 +129,43 @@ class PollModeTest(unittest.TestCase):
             self.cli.send_datagram(s, b"late")
         self.assertEqual(e.exception.code, -2)
 
+    def test_pull_stream_and_datagrams(self):
+        payload = bytes((i * 7) & 0xFF for i in range(300_000))
+        left = {"off": 0, "dg": 0}
+        kept = []
+        c = Client()
+
+        def on(ctx, ev):
+            c(ctx, ev)
+            if ev.type == T.PROVIDE_DATA:
+                off = left["off"]
+                n = min(ev.space, len(payload) - off)
+                done = off + n == len(payload)
+                ctx.provide_data(ev, payload[off:off + n], fin=done, still_active=not done)
+                left["off"] += n
+                kept.append(ev)
+            elif ev.type == T.PROVIDE_DATAGRAM:
+                left["dg"] += 1
+                self.assertGreaterEqual(ev.space, 1000)
+                ctx.provide_datagram(ev, b"pull %d" % left["dg"], more=left["dg"] < 3)
+            return 0
+
+        s = self.cli.connect(self.url + "/echo", on)
+        self.run_until(lambda: c.has(T.CONNECT_ACCEPTED))
+        b = self.cli.open_stream(s, bidi=True)
+        self.cli.mark_active(s, b)
+        self.cli.set_datagram_ready(s)
+        self.run_until(lambda: c.fin_on(b) and
+                       sum(e.type == T.POST_DATAGRAM for e in c.events) == 3)
+        self.assertEqual(c.data[b], payload)
+        self.assertEqual(sorted(e.data for e in c.events if e.type == T.POST_DATAGRAM),
+                         [b"pull 1", b"pull 2", b"pull 3"])
+        self.assertGreater(len(kept), 1)
+        # a PROVIDE_DATA event cannot be answered after its callback
+        with self.assertRaises(gowt.Error) as e:
+            self.cli.provide_data(kept[0], b"late")
+        self.assertEqual(e.exception.code, -11)
+
     def test_refused(self):
         c = Client()
         self.cli.connect(self.url + "/refuse", c)
