@@ -731,7 +731,7 @@ check('demo_page', 30000, async () => {
 });
 
 // Opt-in (--only stress_server_close_while_opening): reproduces the Chromium
-// renderer crash of BUGS.md: the server closes sessions (/close, after 200 ms)
+// renderer crash described in README.md: the server closes sessions (/close, after 200 ms)
 // while the page keeps opening bidi streams. Not in the default run.
 check('stress_server_close_while_opening', 120000, async () => {
   const rounds = parseInt(P.get('rounds') || '60', 10);
