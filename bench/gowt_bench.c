@@ -1600,6 +1600,16 @@ static const char *opt_value(const char *a, const char *name, int argc, char **a
     return NULL;
 }
 
+/* Sets *out to the value paired with v's name (c may be NULL); -1 if none. */
+static int pick(const char *v, const char *a, int av, const char *b, int bv,
+                const char *c, int cv, int *out) {
+    if (strcmp(v, a) == 0) *out = av;
+    else if (strcmp(v, b) == 0) *out = bv;
+    else if (c != NULL && strcmp(v, c) == 0) *out = cv;
+    else return -1;
+    return 0;
+}
+
 static int parse_size(const char *v, size_t *out) {
     char *end;
     unsigned long x = strtoul(v, &end, 10);
@@ -1622,25 +1632,17 @@ int main(int argc, char **argv) {
         } else if ((v = opt_value(a, "-w", argc, argv, &i)) != NULL) {
             wspec = v;
         } else if ((v = opt_value(a, "-send", argc, argv, &i)) != NULL) {
-            if (strcmp(v, "pull") == 0) g_send = 1;
-            else if (strcmp(v, "push") == 0) g_send = 0;
-            else if (strcmp(v, "auto") == 0) g_send = -1;
-            else {
+            if (pick(v, "push", 0, "pull", 1, "auto", -1, &g_send) != 0) {
                 usage(stderr);
                 return 2;
             }
         } else if ((v = opt_value(a, "-style", argc, argv, &i)) != NULL) {
-            if (strcmp(v, "callback") == 0) g_style = STYLE_CALLBACK;
-            else if (strcmp(v, "thread") == 0) g_style = STYLE_THREAD;
-            else {
+            if (pick(v, "callback", STYLE_CALLBACK, "thread", STYLE_THREAD, NULL, 0, &g_style) != 0) {
                 usage(stderr);
                 return 2;
             }
         } else if ((v = opt_value(a, "-dispatch", argc, argv, &i)) != NULL) {
-            if (strcmp(v, "poll") == 0) g_dispatch = 1;
-            else if (strcmp(v, "thread") == 0) g_dispatch = 0;
-            else if (strcmp(v, "auto") == 0) g_dispatch = -1;
-            else {
+            if (pick(v, "thread", 0, "poll", 1, "auto", -1, &g_dispatch) != 0) {
                 usage(stderr);
                 return 2;
             }

@@ -68,16 +68,31 @@ func BenchmarkUpload(b *testing.B) {
 	}
 }
 
+// acceptAllPair makes a server context that accepts every session and a
+// client context, both destroyed when b ends; url points at the server.
+func acceptAllPair(b *testing.B) (*Context, string) {
+	srv, err := NewContext(testConfig(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = srv.Destroy() })
+	_ = srv.Register("*", GoCallback(func(c *Context, ev *Event) int { return 0 }), 0, PathOptions{})
+	port, err := srv.Listen("127.0.0.1", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cli, err := NewContext(testConfig(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cli.Destroy() })
+	return cli, fmt.Sprintf("https://127.0.0.1:%d/x", port)
+}
+
 // BenchmarkSetupSeq opens and closes sessions one after the other, each on a
 // new QUIC connection (the core's share of the setup_seq workload).
 func BenchmarkSetupSeq(b *testing.B) {
-	srv, _ := NewContext(testConfig(), nil)
-	defer srv.Destroy()
-	_ = srv.Register("*", GoCallback(func(c *Context, ev *Event) int { return 0 }), 0, PathOptions{})
-	port, _ := srv.Listen("127.0.0.1", 0)
-	cli, _ := NewContext(testConfig(), nil)
-	defer cli.Destroy()
-	url := fmt.Sprintf("https://127.0.0.1:%d/x", port)
+	cli, url := acceptAllPair(b)
 	step := make(chan EventType, 16)
 	cb := GoCallback(func(c *Context, ev *Event) int {
 		switch ev.Type {
@@ -106,13 +121,7 @@ func BenchmarkSetupSeq(b *testing.B) {
 // connection (flow control on), opening the next from each DEREGISTER: the
 // core's share of the setup_shared workload.
 func BenchmarkSetupShared(b *testing.B) {
-	srv, _ := NewContext(testConfig(), nil)
-	defer srv.Destroy()
-	_ = srv.Register("*", GoCallback(func(c *Context, ev *Event) int { return 0 }), 0, PathOptions{})
-	port, _ := srv.Listen("127.0.0.1", 0)
-	cli, _ := NewContext(testConfig(), nil)
-	defer cli.Destroy()
-	url := fmt.Sprintf("https://127.0.0.1:%d/x", port)
+	cli, url := acceptAllPair(b)
 	anchorUp := make(chan struct{}, 1)
 	_, err := cli.Connect(url, ConnectOptions{}, GoCallback(func(c *Context, ev *Event) int {
 		if ev.Type == EvConnectAccepted {

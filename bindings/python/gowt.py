@@ -271,12 +271,12 @@ class Context:
             raise ValueError("dispatch must be 'poll' or 'thread'")
         cfg.dispatch_mode = _DISPATCH_POLL if dispatch == "poll" else _DISPATCH_THREAD
         cfg.insecure_skip_verify = 1 if insecure else 0
-        hashes = b"".join(bytes(h) for h in pinned_hashes)
         if any(len(h) != 32 for h in pinned_hashes):
             raise ValueError("pinned hashes are 32-byte SHA-256 values")
-        keep = (ctypes.create_string_buffer(hashes, len(hashes) or 1),)
-        if hashes:
-            cfg.pinned_cert_hashes = ctypes.cast(keep[0], POINTER(c_uint8))
+        hashes = b"".join(bytes(h) for h in pinned_hashes)
+        if hashes:  # read (copied) by gowt_ctx_create below
+            hash_buf = ctypes.create_string_buffer(hashes, len(hashes))
+            cfg.pinned_cert_hashes = ctypes.cast(hash_buf, POINTER(c_uint8))
             cfg.pinned_cert_hash_count = len(pinned_hashes)
         names = {f[0] for f in _Config._fields_}
         for k, v in fields.items():
