@@ -38,9 +38,15 @@ type Config struct {
 	MaxIncomingData int64 // 0 disables WebTransport flow control
 
 	StreamSendBuffer  int
+	RecvBufferBytes   int // context-wide bound on received stream bytes waiting for delivery
 	DatagramRecvQueue int
 	DatagramSendQueue int
 	EventQueueDepth   int
+
+	// QUIC receive windows (0: quic-go's defaults): the initial window and
+	// the most auto-tuning may grow it to, per stream and per connection.
+	StreamRecvWindow, MaxStreamRecvWindow uint64
+	ConnRecvWindow, MaxConnRecvWindow     uint64
 
 	QlogDir    string
 	KeylogFile string
@@ -60,6 +66,7 @@ func DefaultConfig() Config {
 		MaxIncomingUni:    1000,
 		MaxIncomingData:   16 << 20,
 		StreamSendBuffer:  1 << 20,
+		RecvBufferBytes:   16 << 20,
 		DatagramRecvQueue: 1024,
 		DatagramSendQueue: 256,
 		EventQueueDepth:   4096,
@@ -80,7 +87,7 @@ func (c *Config) validate() error {
 		return errf(ErrInvalidArg, "limits must not be negative")
 	case c.WWWDir != "" && !isDir(c.WWWDir):
 		return errf(ErrInvalidArg, "www_dir %q is not a directory", c.WWWDir)
-	case c.StreamSendBuffer <= 0 || c.DatagramRecvQueue <= 0 || c.DatagramSendQueue <= 0 || c.EventQueueDepth <= 0:
+	case c.StreamSendBuffer <= 0 || c.RecvBufferBytes <= 0 || c.DatagramRecvQueue <= 0 || c.DatagramSendQueue <= 0 || c.EventQueueDepth <= 0:
 		return errf(ErrInvalidArg, "buffer and queue sizes must be positive")
 	}
 	return nil

@@ -129,7 +129,7 @@ func NewContext(cfg Config, d Deliverer) (*Context, error) {
 	if c.clientTLS, err = cfg.clientTLS(c.keylog); err != nil {
 		return nil, err
 	}
-	if c.q, err = newEventQueue(cfg.EventQueueDepth, cfg.DispatchMode == DispatchPoll); err != nil {
+	if c.q, err = newEventQueue(cfg.EventQueueDepth, cfg.RecvBufferBytes, cfg.DispatchMode == DispatchPoll); err != nil {
 		return nil, errf(ErrInternal, "eventfd: %v", err)
 	}
 	if cfg.DispatchMode == DispatchThread {
@@ -185,6 +185,10 @@ func (c *Context) quicConfig() *quic.Config {
 		MaxIncomingUniStreams:            c.cfg.MaxIncomingUni + 16,
 		EnableDatagrams:                  true,
 		EnableStreamResetPartialDelivery: true,
+		InitialStreamReceiveWindow:       c.cfg.StreamRecvWindow,
+		MaxStreamReceiveWindow:           max(c.cfg.StreamRecvWindow, c.cfg.MaxStreamRecvWindow),
+		InitialConnectionReceiveWindow:   c.cfg.ConnRecvWindow,
+		MaxConnectionReceiveWindow:       max(c.cfg.ConnRecvWindow, c.cfg.MaxConnRecvWindow),
 	}
 	if dir := c.cfg.QlogDir; dir != "" {
 		qc.Tracer = func(_ context.Context, isClient bool, id quic.ConnectionID) qlogwriter.Trace {

@@ -74,11 +74,14 @@ type Event struct {
 
 	pooled bool // Data is a pooled read buffer, returned after delivery
 	isData bool // counts against the queue's data bound
+	charge int  // bytes of the receive budget it holds (cap of Data)
 }
 
 // eventQueue is the context's FIFO of events. Data events (stream data,
-// datagrams) are bounded: stream readers block while it is full, which stops
-// reading and lets QUIC flow control push back on the peer. Control events
+// datagrams) are bounded in number (dataCap) and stream data also in bytes
+// (byteCap, the receive budget): stream readers reserve their buffer's size
+// before reading and block while the budget is spent, which stops reading
+// and lets QUIC flow control push back on the peer. Control events
 // (close, reset, free...) are never refused: there is a bounded number of
 // them per stream and session, and API calls made inside callbacks must never
 // block on the consumer that is running them.
@@ -89,14 +92,17 @@ type eventQueue struct {
 	head     int
 	dataN    int
 	dataCap  int
+	bytes    int // receive budget held by queued events
+	reserved int // receive budget reserved by readers that are reading
+	byteCap  int
 	closed   bool
 	wake     chan struct{} // dispatcher wake-up (THREAD mode)
 	efd      int           // eventfd, readable while events are pending (POLL mode)
 	signaled bool
 }
 
-func newEventQueue(dataCap int, pollMode bool) (*eventQueue, error) {
-	q := &eventQueue{dataCap: dataCap, wake: make(chan struct{}, 1), efd: -1}
+func newEventQueue(dataCap, byteCap int, pollMode bool) (*eventQueue, error) {
+	q := &eventQueue{dataCap: dataCap, byteCap: byteCap, wake: make(chan struct{}, 1), efd: -1}
 	q.cond = sync.NewCond(&q.mu)
 	if pollMode {
 		fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
@@ -128,22 +134,54 @@ func (q *eventQueue) push(ev Event) {
 	q.mu.Unlock()
 }
 
-// pushData adds a data event, waiting while the data bound is reached.
-// It gives up (returns false) when alive() turns false or the queue closes.
-func (q *eventQueue) pushData(ev Event, alive func() bool) bool {
-	ev.isData = true
+// reserve waits for receive budget and reserves up to max bytes of it; 0
+// when alive() turns false or the queue closes.
+func (q *eventQueue) reserve(max int, alive func() bool) int {
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	for (q.dataN >= q.dataCap || q.bytes+q.reserved >= q.byteCap) && !q.closed && alive() {
+		q.cond.Wait()
+	}
+	if q.closed || !alive() {
+		return 0
+	}
+	r := min(max, q.byteCap-q.bytes-q.reserved)
+	q.reserved += r
+	return r
+}
+
+// unreserve returns reserved budget that a read did not use.
+func (q *eventQueue) unreserve(n int) {
+	if n == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.reserved -= n
+	q.cond.Broadcast()
+	q.mu.Unlock()
+}
+
+// pushReserved queues a data event whose buffer (cap(ev.Data)) was
+// reserved, moving that budget to the event until it is delivered. It
+// waits while the count bound is reached; false (budget returned) when
+// alive() turns false or the queue closes.
+func (q *eventQueue) pushReserved(ev Event, alive func() bool) bool {
+	ev.isData = true
+	ev.charge = cap(ev.Data)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.reserved -= ev.charge
 	for q.dataN >= q.dataCap && !q.closed && alive() {
 		q.cond.Wait()
 	}
 	if q.closed || !alive() {
-		q.mu.Unlock()
+		q.cond.Broadcast()
 		return false
 	}
 	q.dataN++
+	q.bytes += ev.charge
 	q.items = append(q.items, ev)
 	q.signalLocked()
-	q.mu.Unlock()
 	return true
 }
 
@@ -181,6 +219,7 @@ func (q *eventQueue) pop(dst []Event, max int) []Event {
 		ev := q.items[q.head+i]
 		if ev.isData {
 			freed++
+			q.bytes -= ev.charge
 		}
 		dst = append(dst, ev)
 		q.items[q.head+i] = Event{}

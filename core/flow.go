@@ -24,6 +24,7 @@ type flowControl struct {
 	window, consumed, advData int64
 	limBidi, limUni           uint64
 	closedBidi, closedUni     uint64
+	acceptedBidi, acceptedUni uint64
 	advBidi, advUni           uint64
 }
 
@@ -71,7 +72,18 @@ func (f *flowControl) opened(bidi bool) {
 	}
 }
 
-func (f *flowControl) accepted(bool) {}
+// accepted counts a stream the peer opened; false when that exceeds the
+// limit we advertised.
+func (f *flowControl) accepted(bidi bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if bidi {
+		f.acceptedBidi++
+		return f.acceptedBidi <= f.advBidi
+	}
+	f.acceptedUni++
+	return f.acceptedUni <= f.advUni
+}
 
 func (s *Session) fcBlocked(bidi bool) {
 	f := s.fc
@@ -84,40 +96,79 @@ func (s *Session) fcBlocked(bidi bool) {
 	s.ctx.goSafe(func() { _ = s.writeCtrl(varintCapsule(typ, v)) })
 }
 
-// fcAcquire waits for credit to send up to n bytes and takes it.
-func (s *Session) fcAcquire(n int) int {
+// take is the send limiter of WebTransport flow control: quic-go calls it
+// as it packs a STREAM frame of up to max bytes, and it takes what credit
+// there is. It must not block (it runs under quic-go's locks; f.mu is a leaf).
+func (f *flowControl) take(max int) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := int(min(int64(max), f.maxData-f.sent))
+	f.sent += int64(n)
+	return n
+}
+
+// tryTake takes credit for n bytes, all or nothing.
+func (f *flowControl) tryTake(n int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.maxData-f.sent < int64(n) {
+		return false
+	}
+	f.sent += int64(n)
+	return true
+}
+
+// giveBack returns credit taken for bytes that were not sent after all.
+func (f *flowControl) giveBack(n int) {
+	f.mu.Lock()
+	f.sent -= int64(n)
+	f.mu.Unlock()
+}
+
+// available is the session's unused send credit.
+func (f *flowControl) available() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return int(min(f.maxData-f.sent, 1<<30))
+}
+
+// fcWait waits until the peer raises WT_MAX_DATA above what we have sent
+// (sending WT_DATA_BLOCKED once per limit); false when the session ended.
+func (s *Session) fcWait() bool {
 	f := s.fc
-	for {
-		f.mu.Lock()
-		if avail := f.maxData - f.sent; avail > 0 {
-			take := min(int64(n), avail)
-			f.sent += take
-			f.mu.Unlock()
-			return int(take)
-		}
-		ch := f.credit
-		var blocked []byte
-		if f.blockedAt != f.maxData {
-			f.blockedAt = f.maxData
-			blocked = varintCapsule(capsuleDataBlocked, uint64(f.maxData))
-		}
+	f.mu.Lock()
+	if f.maxData > f.sent {
 		f.mu.Unlock()
-		if blocked != nil {
-			_ = s.writeCtrl(blocked)
-		}
-		select {
-		case <-ch:
-		case <-s.done:
-			return 0
-		}
+		return true
+	}
+	ch := f.credit
+	var blocked []byte
+	if f.blockedAt != f.maxData {
+		f.blockedAt = f.maxData
+		blocked = varintCapsule(capsuleDataBlocked, uint64(f.maxData))
+	}
+	f.mu.Unlock()
+	if blocked != nil {
+		_ = s.writeCtrl(blocked)
+	}
+	select {
+	case <-ch:
+		return true
+	case <-s.done:
+		return false
 	}
 }
 
-// fcConsumed counts received bytes and raises the peer's limit in time.
-func (s *Session) fcConsumed(n int) {
+// fcConsumed counts received bytes and raises the peer's limit in time;
+// false when the peer sent more than we allowed.
+func (s *Session) fcConsumed(n int) bool {
 	f := s.fc
 	f.mu.Lock()
 	f.consumed += int64(n)
+	if f.consumed > f.advData {
+		f.mu.Unlock()
+		return false
+	}
 	var c []byte
 	if f.advData-f.consumed < f.window/2 {
 		f.advData = f.consumed + f.window
@@ -127,6 +178,7 @@ func (s *Session) fcConsumed(n int) {
 	if c != nil && !s.ended() {
 		_ = s.writeCtrl(c)
 	}
+	return true
 }
 
 // fcStreamClosed lets the peer open more streams as its streams end.

@@ -484,8 +484,18 @@ func (s *Session) finishRemote(code uint32, reason string) {
 	s.closeOwnedConn(50 * time.Millisecond)
 }
 
+// flowControlViolated ends the session with WT_FLOW_CONTROL_ERROR: the
+// peer sent more data or opened more streams than we allowed (draft-16
+// section 5.4), which would let one session starve the others.
+func (s *Session) flowControlViolated(msg string) {
+	s.finishErrorCode(msg, wtFlowControlError)
+}
+
 // finishError ends the session after a connection or protocol failure.
-func (s *Session) finishError(msg string) {
+func (s *Session) finishError(msg string) { s.finishErrorCode(msg, h3RequestCanceled) }
+
+// finishErrorCode ends the session, resetting its CONNECT stream with code.
+func (s *Session) finishErrorCode(msg string, code quic.StreamErrorCode) {
 	s.mu.Lock()
 	st := s.state
 	s.mu.Unlock()
@@ -506,8 +516,8 @@ func (s *Session) finishError(msg string) {
 		return
 	}
 	if ctrl := s.ctrlOrNil(); ctrl != nil {
-		ctrl.CancelRead(h3RequestCanceled)
-		ctrl.CancelWrite(h3RequestCanceled)
+		ctrl.CancelRead(code)
+		ctrl.CancelWrite(code)
 	}
 	abortStreams(streams)
 	s.closeOwnedConn(0)

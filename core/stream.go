@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/quicvarint"
@@ -31,16 +32,18 @@ type Stream struct {
 	mu            sync.Mutex
 	hasSend       bool
 	hasRecv       bool
-	buf           [][]byte
-	buffered      int
+	q             sendQueue // push data not yet written
 	finQueued     bool
+	writing       bool // the sender is writing q.front() outside mu
+	unconfirmed   int  // bytes quic-go may still hold in its next frame
 	sendDone      bool // FIN written, reset, or STOP_SENDING received
 	recvDone      bool // FIN or reset received, or STOP_SENDING sent
 	wantWritable  bool
 	pullActive    bool
 	senderRunning bool
 	freed         bool
-	stopSeen      bool // the peer's STOP_SENDING was reported
+	stopSeen      bool          // the peer's STOP_SENDING was reported
+	recvGate      chan struct{} // non-nil while receiving is paused
 	wake          chan struct{}
 
 	freeSeen bool // delivery thread only: FREE delivered
@@ -72,6 +75,8 @@ func (st *Stream) push(ev Event) {
 
 func (st *Stream) writer() interface {
 	Write([]byte) (int, error)
+	WriteWithLimit([]byte, func(int) int) (int, error)
+	TryWriteAll([]byte) error
 	Close() error
 	CancelWrite(quic.StreamErrorCode)
 	Context() context.Context
@@ -85,6 +90,7 @@ func (st *Stream) writer() interface {
 
 func (st *Stream) reader() interface {
 	Read([]byte) (int, error)
+	Peek([]byte) (int, error)
 	CancelRead(quic.StreamErrorCode)
 } {
 	if st.bidi != nil {
@@ -190,8 +196,11 @@ func (s *Session) incoming(es earlyStream) {
 		st = s.newStream(uint64(es.uni.StreamID()), false, false)
 		st.recv = es.uni
 	}
-	if s.fc != nil {
-		s.fc.accepted(st.Bidi)
+	if s.fc != nil && !s.fc.accepted(st.Bidi) {
+		s.mu.Unlock()
+		st.abort(wtFlowControlError)
+		s.flowControlViolated("peer exceeded WT_MAX_STREAMS")
+		return
 	}
 	s.streams[st.ID] = st
 	s.mu.Unlock()
@@ -233,7 +242,7 @@ func (st *Stream) peerStopped(se *quic.StreamError) {
 	first := !st.stopSeen
 	st.stopSeen = true
 	st.sendDone = true
-	st.buf, st.buffered = nil, 0
+	st.q.clear()
 	if first {
 		st.push(Event{Type: EvStopSending, Code: appErrorFromWire(uint64(se.ErrorCode))})
 	}
@@ -244,34 +253,67 @@ func (st *Stream) peerStopped(se *quic.StreamError) {
 
 // ---------------------------------------------------------------------------
 // Receiving
+//
+// The reader waits for data with a one-byte Peek, so a stream with nothing
+// to read holds no buffer. Then it reserves room in the context's receive
+// byte budget (Config.RecvBufferBytes) and reads: a large read keeps its
+// pooled 64 KiB buffer, a small one is copied into a buffer of its own size,
+// so 10 000 one-byte streams pin 10 000 bytes, not 10 000 buffers.
+
+// smallRead is the largest read that is copied into a right-sized buffer.
+const smallRead = 16 << 10
 
 func (st *Stream) readLoop() {
 	r := st.reader()
 	s := st.sess
+	q := s.ctx.q
 	alive := func() bool { return !s.ended() }
+	var probe [1]byte
 	for {
-		buf := s.ctx.getBuf()
-		n, err := r.Read(buf)
+		if !st.waitReceiveEnabled() {
+			return
+		}
+		_, err := r.Peek(probe[:])
+		n := 0
+		var data []byte
+		pooled := false
+		if err == nil {
+			res := q.reserve(readBufSize, alive)
+			if res == 0 {
+				return
+			}
+			buf := s.ctx.getBuf()[:res]
+			n, err = r.Read(buf)
+			switch {
+			case n > smallRead:
+				data, pooled = buf[:n], true
+			case n > 0:
+				data = append(make([]byte, 0, n), buf[:n]...)
+				s.ctx.putBuf(buf)
+			default:
+				s.ctx.putBuf(buf)
+			}
+			q.unreserve(res - cap(data))
+		}
 		if n > 0 {
 			s.BytesReceived.Add(uint64(n))
-			if s.fc != nil {
-				s.fcConsumed(n)
+			if s.fc != nil && !s.fcConsumed(n) {
+				q.unreserve(cap(data))
+				s.flowControlViolated("peer exceeded WT_MAX_DATA")
+				return
 			}
 			typ := EvPostData
 			if errors.Is(err, io.EOF) {
 				typ = EvPostFin
 			}
-			ev := Event{Type: typ, Data: buf[:n], pooled: true, Stream: st, StreamID: st.ID, Flags: st.flags(), Sess: s}
-			if !s.ctx.q.pushData(ev, alive) {
+			ev := Event{Type: typ, Data: data, pooled: pooled, Stream: st, StreamID: st.ID, Flags: st.flags(), Sess: s}
+			if !q.pushReserved(ev, alive) {
 				return
 			}
 			if typ == EvPostFin {
 				st.recvFinished()
 				return
 			}
-		} else {
-			b := buf
-			s.ctx.bufPool.Put(&b)
 		}
 		switch {
 		case err == nil:
@@ -288,6 +330,45 @@ func (st *Stream) readLoop() {
 			return
 		}
 	}
+}
+
+// waitReceiveEnabled blocks while the application paused this stream's
+// receive side; false when the session ended meanwhile.
+func (st *Stream) waitReceiveEnabled() bool {
+	st.mu.Lock()
+	gate := st.recvGate
+	st.mu.Unlock()
+	if gate == nil {
+		return true
+	}
+	select {
+	case <-gate:
+		return true
+	case <-st.sess.done:
+		return false
+	}
+}
+
+// SetReceiveEnabled pauses or resumes reading this stream (msquic's
+// StreamReceiveSetEnabled). While paused nothing is read, so QUIC's stream
+// flow control stops the peer on this stream only.
+func (st *Stream) SetReceiveEnabled(on bool) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	switch {
+	case !st.hasRecv:
+		return errf(ErrState, "stream %d is send-only", st.ID)
+	case st.recvDone || st.freed:
+		return errf(ErrClosed, "stream %d receive side already finished", st.ID)
+	}
+	switch {
+	case !on && st.recvGate == nil:
+		st.recvGate = make(chan struct{})
+	case on && st.recvGate != nil:
+		close(st.recvGate)
+		st.recvGate = nil
+	}
+	return nil
 }
 
 func (st *Stream) recvFinished() {
@@ -317,6 +398,35 @@ func (st *Stream) StopSending(code uint32) error {
 
 // ---------------------------------------------------------------------------
 // Sending
+//
+// Push: Send copies small data straight into quic-go when the stream is idle
+// (TryWriteAll), else into the stream's byte queue, which the sender
+// goroutine writes. Pull: the sender asks PROVIDE_DATA and asks for the next
+// chunk while it writes the current one.
+//
+// FIN travels on the frame of the last byte: quic-go sets FIN on a frame only
+// if Close() was called before the frame was packed (quic-go v0.64.1,
+// SendStream.popNewStreamFrameForPacket). So a stream's last bytes are
+// written in two steps: everything but a short tail with a write that
+// returns only once quic-go has packed it (WriteWithLimit with a limiter
+// never copies a tail into its next frame), which leaves the stream with
+// nothing queued; then the tail with TryWriteAll and Close at once, before
+// the packer can take the tail.
+
+// finTail is the most that is written together with Close.
+const finTail = 1024
+
+// directMax is the largest Send that goes straight into quic-go, and
+// directWindow bounds what such sends may leave queued in quic-go's
+// next-frame buffer before the sender confirms it was packed: larger
+// TryWriteAll frames are copied again on every packet in quic-go v0.64.1.
+const (
+	directMax    = 1024
+	directWindow = 2 * 1452
+)
+
+// noLimit is the limiter of writes that must return only once packed.
+func noLimit(n int) int { return n }
 
 func (st *Stream) signal() {
 	select {
@@ -337,39 +447,76 @@ func (st *Stream) sendCheck() error {
 	return nil
 }
 
-// Send copies data (and FIN) into the push buffer; all or nothing.
+// Send queues data (and FIN); all or nothing. The stream holds at most
+// StreamSendBuffer bytes plus one partly filled chunk (readBufSize).
 func (st *Stream) Send(data []byte, fin bool) error {
 	limit := st.sess.ctx.cfg.StreamSendBuffer
 	if len(data) > limit {
 		return errf(ErrTooLarge, "%d bytes exceed stream_send_buffer (%d)", len(data), limit)
 	}
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	if err := st.sendCheck(); err != nil {
+		st.mu.Unlock()
 		return err
 	}
 	if st.pullActive {
+		st.mu.Unlock()
 		return errf(ErrState, "stream %d is in pull mode (gowt_stream_mark_active)", st.ID)
 	}
-	if st.buffered+len(data) > limit {
+	if st.q.n+len(data) > limit {
 		st.wantWritable = true
+		st.mu.Unlock()
 		return errf(ErrWouldBlock, "stream %d send buffer full", st.ID)
 	}
-	// Copied into pooled read-size chunks: no garbage per call (a fresh
-	// copy per call was most of the GC work of a bulk upload).
-	for len(data) > 0 {
-		chunk := st.sess.ctx.getBuf()
-		k := copy(chunk, data)
-		st.buf = append(st.buf, chunk[:k])
-		st.buffered += k
-		data = data[k:]
+	if done, err := st.sendDirectLocked(data, fin); done || err != nil {
+		st.mu.Unlock()
+		if fin && err == nil {
+			st.maybeFree()
+		}
+		return err
 	}
+	st.q.push(data, st.sess.ctx)
 	st.finQueued = fin
 	st.startSenderLocked()
+	st.mu.Unlock()
 	return nil
 }
 
-// MarkActive switches pull mode on or off.
+// sendDirectLocked writes a small send straight into quic-go when nothing
+// is queued or being written before it: one copy less, and FIN goes with
+// the data. done is false when the data must be queued instead.
+func (st *Stream) sendDirectLocked(data []byte, fin bool) (done bool, err error) {
+	if st.q.n != 0 || st.writing || len(data) > directMax || st.unconfirmed+len(data) > directWindow {
+		return false, nil
+	}
+	if len(data) == 0 && !fin {
+		return true, nil
+	}
+	s := st.sess
+	if s.fc != nil && !s.fc.tryTake(len(data)) {
+		return false, nil
+	}
+	w := st.writer()
+	if werr := w.TryWriteAll(data); werr != nil {
+		if s.fc != nil {
+			s.fc.giveBack(len(data))
+		}
+		if errors.Is(werr, quic.ErrWouldBlock) {
+			return false, nil
+		}
+		return false, errf(ErrClosed, "stream %d: %v", st.ID, werr)
+	}
+	s.BytesSent.Add(uint64(len(data)))
+	st.unconfirmed += len(data)
+	if fin {
+		_ = w.Close()
+		st.sendDone = true
+	}
+	return true, nil
+}
+
+// MarkActive switches pull mode on or off. Switching it on again while it
+// is on wakes a sender that backs off after an empty answer.
 func (st *Stream) MarkActive(active bool) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -393,11 +540,10 @@ func (st *Stream) startSenderLocked() {
 
 func (st *Stream) sendLoop() {
 	s := st.sess
-	w := st.writer()
 	limit := s.ctx.cfg.StreamSendBuffer
 	for {
 		st.mu.Lock()
-		for len(st.buf) == 0 && !st.finQueued && !st.pullActive && !st.sendDone && !s.ended() {
+		for st.q.n == 0 && !st.finQueued && !st.pullActive && !st.sendDone && !s.ended() {
 			st.mu.Unlock()
 			select {
 			case <-st.wake:
@@ -411,20 +557,33 @@ func (st *Stream) sendLoop() {
 			return
 		}
 		switch {
-		case len(st.buf) > 0:
-			chunk := st.buf[0]
+		case st.q.n > 0 || st.finQueued:
+			data := st.q.front()
+			last := st.finQueued && len(data) == st.q.n
+			gen := st.q.gen
+			st.writing = true
 			st.mu.Unlock()
-			err := st.write(w, chunk)
-			st.mu.Lock()
-			if len(st.buf) > 0 {
-				st.buf[0] = nil
-				st.buf = st.buf[1:]
-				st.buffered -= len(chunk)
-				s.ctx.putBuf(chunk) // quic-go copied it into its frames
+			var err error
+			if last {
+				err = st.writeFinal(data)
+			} else {
+				err = st.writeSome(data)
 			}
-			notify := st.wantWritable && st.buffered <= limit/2 && err == nil
+			st.mu.Lock()
+			st.writing = false
+			if st.q.gen == gen {
+				st.q.pop(len(data), s.ctx)
+			}
+			notify := st.wantWritable && st.q.n <= limit/2 && err == nil
 			if notify {
 				st.wantWritable = false
+			}
+			if last && err == nil {
+				st.sendDone = true
+				st.senderRunning = false
+				st.mu.Unlock()
+				st.maybeFree()
+				return
 			}
 			st.mu.Unlock()
 			if err != nil {
@@ -434,77 +593,192 @@ func (st *Stream) sendLoop() {
 			if notify {
 				st.push(Event{Type: EvStreamWritable})
 			}
-		case st.finQueued:
-			st.mu.Unlock()
-			_ = w.Close()
-			st.mu.Lock()
-			st.sendDone = true
-			st.senderRunning = false
-			st.mu.Unlock()
-			st.maybeFree()
-			return
 		default: // pull mode
 			st.mu.Unlock()
-			if !st.pullOnce(w) {
+			if !st.pull() {
 				return
 			}
 		}
 	}
 }
 
-// pullOnce asks the application for data once; false when the stream ended.
-func (st *Stream) pullOnce(w interface {
-	Write([]byte) (int, error)
-	Close() error
-}) bool {
+// writeSome writes data that is not the stream's last. Without
+// WebTransport flow control it is a plain Write, whose last packet's worth
+// quic-go keeps in its next frame (so the stream keeps sending while the
+// next chunk is fetched).
+func (st *Stream) writeSome(data []byte) error {
+	if st.sess.fc != nil {
+		return st.writePacked(data)
+	}
+	n, err := st.writer().Write(data)
+	st.sess.BytesSent.Add(uint64(n))
+	st.mu.Lock()
+	st.unconfirmed = directWindow // a tail may still wait in quic-go
+	st.mu.Unlock()
+	return err
+}
+
+// writePacked writes data and returns once quic-go has packed all of it.
+// With WebTransport flow control the session's credit is taken by the
+// limiter as frames are packed, so a write blocked on QUIC flow control
+// holds no session credit that other streams could use.
+func (st *Stream) writePacked(data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
 	s := st.sess
-	req := &ProvideReq{Max: provideChunk, ctx: s.ctx, done: make(chan struct{})}
-	st.push(Event{Type: EvProvideData, Provide: req, Data: nil})
-	select {
-	case <-req.done:
-	case <-s.done:
-		return false
+	lim := noLimit
+	if s.fc != nil {
+		lim = s.fc.take
+	}
+	w := st.writer()
+	for len(data) > 0 {
+		n, err := w.WriteWithLimit(data, lim)
+		s.BytesSent.Add(uint64(n))
+		data = data[n:]
+		switch {
+		case err == nil:
+		case errors.Is(err, quic.ErrWriteLimitReached):
+			if !s.fcWait() {
+				return errf(ErrClosed, "session ended")
+			}
+		default:
+			return err
+		}
 	}
 	st.mu.Lock()
-	if !req.answered || !req.more {
-		st.pullActive = false
-	}
+	st.unconfirmed = 0
 	st.mu.Unlock()
-	if req.answered && len(req.buf) > 0 {
-		err := st.write(w, req.buf)
+	return nil
+}
+
+// writeFinal writes the stream's last bytes and its FIN on the same frame
+// (see the section comment). Only when quic-go's flow control has no room
+// even for the last byte does FIN follow in a frame of its own.
+func (st *Stream) writeFinal(data []byte) error {
+	s := st.sess
+	w := st.writer()
+	tail := data[max(0, len(data)-finTail):]
+	if err := st.writePacked(data[:len(data)-len(tail)]); err != nil {
+		return err
+	}
+	for len(tail) > 0 {
+		if s.fc != nil && !s.fc.tryTake(len(tail)) {
+			if !s.fcWait() {
+				return errf(ErrClosed, "session ended")
+			}
+			continue
+		}
+		err := w.TryWriteAll(tail)
+		if err == nil {
+			s.BytesSent.Add(uint64(len(tail)))
+			break
+		}
+		if s.fc != nil {
+			s.fc.giveBack(len(tail))
+		}
+		if !errors.Is(err, quic.ErrWouldBlock) {
+			return err
+		}
+		if len(tail) == 1 { // no QUIC credit for one byte: FIN must go alone
+			if err := st.writePacked(tail); err != nil {
+				return err
+			}
+			break
+		}
+		if err := st.writePacked(tail[:len(tail)-1]); err != nil {
+			return err
+		}
+		tail = tail[len(tail)-1:]
+	}
+	return w.Close()
+}
+
+// pull runs pull mode until the application stops it; false when the
+// stream or session ended. Each chunk is written while the application is
+// already asked for the next; an empty answer that keeps the stream active
+// backs off (pullBackoff, or until gowt_stream_mark_active is called again)
+// instead of asking again at once.
+func (st *Stream) pull() bool {
+	s := st.sess
+	req := st.askProvide()
+	for req != nil {
+		select {
+		case <-req.done:
+		case <-s.done:
+			return false
+		}
+		more := req.answered && req.more && !req.fin
+		st.mu.Lock()
+		if !more {
+			st.pullActive = false
+		}
+		st.mu.Unlock()
+		var next *ProvideReq
+		if more && len(req.buf) > 0 {
+			next = st.askProvide()
+		}
+		var err error
+		switch {
+		case req.answered && req.fin:
+			err = st.writeFinal(req.buf)
+		case len(req.buf) > 0:
+			err = st.writeSome(req.buf)
+		}
 		s.ctx.putBuf(req.buf)
 		if err != nil {
 			st.sendFailed(err)
 			return false
 		}
-	}
-	if req.answered && req.fin {
-		st.mu.Lock()
-		st.finQueued = true
-		st.mu.Unlock()
+		if req.answered && req.fin {
+			st.mu.Lock()
+			st.sendDone = true
+			st.senderRunning = false
+			st.mu.Unlock()
+			st.maybeFree()
+			return false
+		}
+		if more && next == nil { // empty answer: wait before asking again
+			select {
+			case <-st.wake:
+			case <-time.After(pullBackoff):
+			case <-s.done:
+				return false
+			}
+			st.mu.Lock()
+			active := st.pullActive && !st.sendDone
+			st.mu.Unlock()
+			if active {
+				next = st.askProvide()
+			}
+		}
+		req = next
 	}
 	return true
 }
 
-// write writes b, taking WebTransport flow-control credit first when it is on.
-func (st *Stream) write(w interface{ Write([]byte) (int, error) }, b []byte) error {
+// pullBackoff is the wait after an empty PROVIDE_DATA answer that kept the
+// stream active: at most 10 such questions a second.
+const pullBackoff = 100 * time.Millisecond
+
+// askProvide queues a PROVIDE_DATA event offering what the stream may send
+// now (with WebTransport flow control, no more than the session's credit);
+// nil when the session ended while waiting for credit.
+func (st *Stream) askProvide() *ProvideReq {
 	s := st.sess
-	for len(b) > 0 {
-		n := len(b)
-		if s.fc != nil {
-			n = s.fcAcquire(n)
-			if n == 0 {
-				return errf(ErrClosed, "session ended")
-			}
+	offer := provideChunk
+	for s.fc != nil {
+		if avail := s.fc.available(); avail > 0 {
+			offer = min(offer, avail)
+			break
 		}
-		m, err := w.Write(b[:n])
-		s.BytesSent.Add(uint64(m))
-		if err != nil {
-			return err
+		if !s.fcWait() {
+			return nil
 		}
-		b = b[n:]
 	}
-	return nil
+	req := &ProvideReq{Max: offer, ctx: s.ctx, done: make(chan struct{})}
+	st.push(Event{Type: EvProvideData, Provide: req})
+	return req
 }
 
 func (st *Stream) sendFailed(err error) {
@@ -519,7 +793,7 @@ func (st *Stream) sendFailed(err error) {
 	st.mu.Lock()
 	st.sendDone = true
 	st.senderRunning = false
-	st.buf, st.buffered = nil, 0
+	st.q.clear()
 	st.mu.Unlock()
 	st.maybeFree()
 }
@@ -532,7 +806,7 @@ func (st *Stream) Reset(code uint32) error {
 		return err
 	}
 	st.sendDone = true
-	st.buf, st.buffered = nil, 0
+	st.q.clear()
 	st.mu.Unlock()
 	st.signal()
 	st.writer().CancelWrite(quic.StreamErrorCode(appErrorToWire(code)))
