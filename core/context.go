@@ -375,6 +375,9 @@ func (c *Context) deliver(b *Batch) {
 }
 
 func (c *Context) afterDelivery(ev *Event, result int32) {
+	if ev.isData && ev.Stream != nil && ev.Sess.fc != nil {
+		ev.Sess.fcDelivered(len(ev.Data))
+	}
 	if ev.pooled {
 		buf := ev.Data[:cap(ev.Data)]
 		c.bufPool.Put(&buf)

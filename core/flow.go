@@ -21,11 +21,11 @@ type flowControl struct {
 	blockedAt         int64
 
 	// What we let the peer do.
-	window, consumed, advData int64
-	limBidi, limUni           uint64
-	closedBidi, closedUni     uint64
-	acceptedBidi, acceptedUni uint64
-	advBidi, advUni           uint64
+	window, received, consumed, advData int64
+	limBidi, limUni                     uint64
+	closedBidi, closedUni               uint64
+	acceptedBidi, acceptedUni           uint64
+	advBidi, advUni                     uint64
 }
 
 func peerFlowControl(st *http3.Settings) bool {
@@ -159,16 +159,24 @@ func (s *Session) fcWait() bool {
 	}
 }
 
-// fcConsumed counts received bytes and raises the peer's limit in time;
-// false when the peer sent more than we allowed.
-func (s *Session) fcConsumed(n int) bool {
+// fcReceived counts bytes read from the peer's streams; false when the
+// peer sent more than the limit we advertised.
+func (s *Session) fcReceived(n int) bool {
+	f := s.fc
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.received += int64(n)
+	return f.received <= f.advData
+}
+
+// fcDelivered returns credit for bytes the application has taken, raising
+// the peer's limit in time. Credit follows delivery, not reading: a session
+// whose application falls behind stops its peer at its own window and
+// leaves the shared connection's window to the other sessions.
+func (s *Session) fcDelivered(n int) {
 	f := s.fc
 	f.mu.Lock()
 	f.consumed += int64(n)
-	if f.consumed > f.advData {
-		f.mu.Unlock()
-		return false
-	}
 	var c []byte
 	if f.advData-f.consumed < f.window/2 {
 		f.advData = f.consumed + f.window
@@ -176,9 +184,8 @@ func (s *Session) fcConsumed(n int) bool {
 	}
 	f.mu.Unlock()
 	if c != nil && !s.ended() {
-		_ = s.writeCtrl(c)
+		s.ctx.goSafe(func() { _ = s.writeCtrl(c) })
 	}
-	return true
 }
 
 // fcStreamClosed lets the peer open more streams as its streams end.

@@ -34,10 +34,12 @@ type Stream struct {
 	hasRecv       bool
 	q             sendQueue // push data not yet written
 	finQueued     bool
-	writing       bool // the sender is writing q.front() outside mu
-	unconfirmed   int  // bytes quic-go may still hold in its next frame
-	sendDone      bool // FIN written, reset, or STOP_SENDING received
-	recvDone      bool // FIN or reset received, or STOP_SENDING sent
+	writing       bool   // the sender is writing q.front() outside mu
+	unconfirmed   int    // bytes quic-go may still hold in its next frame
+	hdr           []byte // the WebTransport stream header, until written
+	pendingReset  int64  // wire code of a reset waiting for the header write, or -1
+	sendDone      bool   // FIN written, reset, or STOP_SENDING received
+	recvDone      bool   // FIN or reset received, or STOP_SENDING sent
 	wantWritable  bool
 	pullActive    bool
 	senderRunning bool
@@ -103,7 +105,7 @@ func (st *Stream) reader() interface {
 // Creation
 
 func (s *Session) newStream(id uint64, bidi, local bool) *Stream {
-	st := &Stream{sess: s, ID: id, Bidi: bidi, Local: local, wake: make(chan struct{}, 1)}
+	st := &Stream{sess: s, ID: id, Bidi: bidi, Local: local, wake: make(chan struct{}, 1), pendingReset: -1}
 	st.hasSend = bidi || local
 	st.hasRecv = bidi || !local
 	return st
@@ -145,14 +147,12 @@ func (s *Session) OpenStream(bidi bool, appCtx uintptr) (*Stream, error) {
 		st = s.newStream(uint64(qs.StreamID()), false, true)
 		st.send = qs
 	}
-	w := st.writer()
-	// The header goes out at once; the reliable boundary keeps it delivered
-	// even if the stream is reset right away (RESET_STREAM_AT), so the peer
-	// always learns which session the stream belongs to.
-	if _, err := w.Write(hdr); err != nil {
-		return nil, errf(ErrClosed, "writing stream header: %v", err)
-	}
-	w.SetReliableBoundary()
+	// The sender goroutine writes the header at once (see Sending), with
+	// the first data if that is already queued.
+	st.hdr = hdr
+	st.mu.Lock()
+	st.startSenderLocked()
+	st.mu.Unlock()
 	if s.fc != nil {
 		s.fc.opened(bidi)
 	}
@@ -297,7 +297,7 @@ func (st *Stream) readLoop() {
 		}
 		if n > 0 {
 			s.BytesReceived.Add(uint64(n))
-			if s.fc != nil && !s.fcConsumed(n) {
+			if s.fc != nil && !s.fcReceived(n) {
 				q.unreserve(cap(data))
 				s.flowControlViolated("peer exceeded WT_MAX_DATA")
 				return
@@ -486,7 +486,12 @@ func (st *Stream) Send(data []byte, fin bool) error {
 // is queued or being written before it: one copy less, and FIN goes with
 // the data. done is false when the data must be queued instead.
 func (st *Stream) sendDirectLocked(data []byte, fin bool) (done bool, err error) {
-	if st.q.n != 0 || st.writing || len(data) > directMax || st.unconfirmed+len(data) > directWindow {
+	switch {
+	case st.q.n != 0 || st.writing || st.hdr != nil || len(data) > directMax:
+		return false, nil
+	case fin && st.unconfirmed > 0: // FIN must not race a queued frame
+		return false, nil
+	case st.unconfirmed+len(data) > directWindow:
 		return false, nil
 	}
 	if len(data) == 0 && !fin {
@@ -543,7 +548,7 @@ func (st *Stream) sendLoop() {
 	limit := s.ctx.cfg.StreamSendBuffer
 	for {
 		st.mu.Lock()
-		for st.q.n == 0 && !st.finQueued && !st.pullActive && !st.sendDone && !s.ended() {
+		for st.hdr == nil && st.q.n == 0 && !st.finQueued && !st.pullActive && !st.sendDone && !s.ended() {
 			st.mu.Unlock()
 			select {
 			case <-st.wake:
@@ -551,26 +556,43 @@ func (st *Stream) sendLoop() {
 			}
 			st.mu.Lock()
 		}
-		if st.sendDone || s.ended() {
+		if (st.sendDone && st.hdr == nil) || s.ended() {
 			st.senderRunning = false
 			st.mu.Unlock()
 			return
 		}
 		switch {
-		case st.q.n > 0 || st.finQueued:
+		case st.hdr != nil || st.q.n > 0 || st.finQueued:
+			hdr := st.hdr
 			data := st.q.front()
 			last := st.finQueued && len(data) == st.q.n
 			gen := st.q.gen
 			st.writing = true
 			st.mu.Unlock()
 			var err error
-			if last {
-				err = st.writeFinal(data)
-			} else {
+			switch {
+			case last:
+				err = st.writeFinal(hdr, data)
+			case hdr != nil:
+				// Packed before anything else is written, so the stream has
+				// nothing queued in quic-go when its last bytes come.
+				if _, err = st.writer().WriteWithLimit(hdr, noLimit); err == nil {
+					err = st.writeSome(data)
+				}
+			default:
 				err = st.writeSome(data)
 			}
 			st.mu.Lock()
 			st.writing = false
+			if hdr != nil {
+				st.headerWrittenLocked()
+			}
+			if reset := st.pendingReset; reset >= 0 {
+				st.senderRunning = false
+				st.mu.Unlock()
+				st.writer().CancelWrite(quic.StreamErrorCode(reset))
+				return
+			}
 			if st.q.gen == gen {
 				st.q.pop(len(data), s.ctx)
 			}
@@ -602,11 +624,23 @@ func (st *Stream) sendLoop() {
 	}
 }
 
+// headerWrittenLocked marks the header as handed to quic-go. The reliable
+// boundary keeps it delivered even if the stream is reset right away
+// (RESET_STREAM_AT), so the peer always learns which session the stream
+// belongs to.
+func (st *Stream) headerWrittenLocked() {
+	st.hdr = nil
+	st.writer().SetReliableBoundary()
+}
+
 // writeSome writes data that is not the stream's last. Without
 // WebTransport flow control it is a plain Write, whose last packet's worth
 // quic-go keeps in its next frame (so the stream keeps sending while the
 // next chunk is fetched).
 func (st *Stream) writeSome(data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
 	if st.sess.fc != nil {
 		return st.writePacked(data)
 	}
@@ -653,23 +687,43 @@ func (st *Stream) writePacked(data []byte) error {
 }
 
 // writeFinal writes the stream's last bytes and its FIN on the same frame
-// (see the section comment). Only when quic-go's flow control has no room
-// even for the last byte does FIN follow in a frame of its own.
-func (st *Stream) writeFinal(data []byte) error {
+// (see the section comment), after the header if that is still unwritten.
+// Only when quic-go's flow control has no room even for the last byte, or
+// when the stream's last small direct send may still wait in quic-go and
+// the final data is one byte, can FIN follow in a frame of its own.
+func (st *Stream) writeFinal(hdr, data []byte) error {
 	s := st.sess
 	w := st.writer()
 	tail := data[max(0, len(data)-finTail):]
-	if err := st.writePacked(data[:len(data)-len(tail)]); err != nil {
+	head := data[:len(data)-len(tail)]
+	st.mu.Lock()
+	unconfirmed := st.unconfirmed
+	st.mu.Unlock()
+	if len(head) == 0 && hdr == nil && unconfirmed > 0 && len(tail) > 1 {
+		head, tail = tail[:len(tail)-1], tail[len(tail)-1:] // confirm what is queued
+	}
+	if hdr != nil && len(head) > 0 {
+		if _, err := w.WriteWithLimit(hdr, noLimit); err != nil {
+			return err
+		}
+		hdr = nil
+	}
+	if err := st.writePacked(head); err != nil {
 		return err
 	}
-	for len(tail) > 0 {
+	for len(tail) > 0 || hdr != nil {
 		if s.fc != nil && !s.fc.tryTake(len(tail)) {
 			if !s.fcWait() {
 				return errf(ErrClosed, "session ended")
 			}
 			continue
 		}
-		err := w.TryWriteAll(tail)
+		var err error
+		if hdr != nil {
+			err = w.TryWriteAll(append(hdr[:len(hdr):len(hdr)], tail...))
+		} else {
+			err = w.TryWriteAll(tail)
+		}
 		if err == nil {
 			s.BytesSent.Add(uint64(len(tail)))
 			break
@@ -679,6 +733,13 @@ func (st *Stream) writeFinal(data []byte) error {
 		}
 		if !errors.Is(err, quic.ErrWouldBlock) {
 			return err
+		}
+		if hdr != nil { // no room now: header first, then the tail alone
+			if _, err := w.WriteWithLimit(hdr, noLimit); err != nil {
+				return err
+			}
+			hdr = nil
+			continue
 		}
 		if len(tail) == 1 { // no QUIC credit for one byte: FIN must go alone
 			if err := st.writePacked(tail); err != nil {
@@ -721,7 +782,7 @@ func (st *Stream) pull() bool {
 		var err error
 		switch {
 		case req.answered && req.fin:
-			err = st.writeFinal(req.buf)
+			err = st.writeFinal(nil, req.buf)
 		case len(req.buf) > 0:
 			err = st.writeSome(req.buf)
 		}
@@ -758,8 +819,8 @@ func (st *Stream) pull() bool {
 }
 
 // pullBackoff is the wait after an empty PROVIDE_DATA answer that kept the
-// stream active: at most 10 such questions a second.
-const pullBackoff = 100 * time.Millisecond
+// stream active: at most 10 such questions a second, the first included.
+const pullBackoff = 125 * time.Millisecond
 
 // askProvide queues a PROVIDE_DATA event offering what the stream may send
 // now (with WebTransport flow control, no more than the session's credit);
@@ -805,11 +866,22 @@ func (st *Stream) Reset(code uint32) error {
 		st.mu.Unlock()
 		return err
 	}
+	wire := appErrorToWire(code)
 	st.sendDone = true
 	st.q.clear()
+	if st.hdr != nil {
+		if st.writing { // the sender resets once its header write returns
+			st.pendingReset = int64(wire)
+			st.mu.Unlock()
+			st.maybeFree()
+			return nil
+		}
+		_ = st.writer().TryWriteAll(st.hdr)
+		st.headerWrittenLocked()
+	}
 	st.mu.Unlock()
 	st.signal()
-	st.writer().CancelWrite(quic.StreamErrorCode(appErrorToWire(code)))
+	st.writer().CancelWrite(quic.StreamErrorCode(wire))
 	st.maybeFree()
 	return nil
 }

@@ -1,0 +1,249 @@
+package core
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// hostileFlowClient connects to a server and then makes the client ignore
+// the server's WebTransport limits, as a misbehaving peer would.
+func hostileFlowClient(t *testing.T, port int, path string, ignore func(f *flowControl)) (*Session, *recorder) {
+	cli := newClient(t, testConfig())
+	rec := newRecorder()
+	sess := connect(t, cli, port, path, rec, ConnectOptions{})
+	rec.wait(t, EvConnectAccepted)
+	if sess.fc == nil {
+		t.Fatal("flow control not negotiated")
+	}
+	sess.fc.mu.Lock()
+	ignore(sess.fc)
+	sess.fc.mu.Unlock()
+	return sess, rec
+}
+
+// TestFlowControlDataEnforced: a peer that sends more than WT_MAX_DATA
+// allows has its session closed with WT_FLOW_CONTROL_ERROR (before, the
+// limit was only advertised, so one session could fill a shared
+// connection's window).
+func TestFlowControlDataEnforced(t *testing.T) {
+	scfg := testConfig()
+	scfg.MaxIncomingData = 64 << 10
+	release := make(chan struct{})
+	var paused atomic.Bool
+	srec := newRecorder()
+	_, port := newServer(t, scfg, "/fc", srec.cb(func(c *Context, ev *Event) int {
+		if ev.Type == EvPostData && paused.CompareAndSwap(false, true) {
+			<-release // the application takes its time: no credit comes back
+		}
+		return 0
+	}))
+	sess, crec := hostileFlowClient(t, port, "/fc", func(f *flowControl) { f.maxData = 1 << 40 })
+	st, err := sess.OpenStream(false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(bytes.Repeat([]byte{7}, 512<<10), true); err != nil {
+		t.Fatal(err)
+	}
+	cl := crec.wait(t, EvClose)
+	close(release)
+	if cl.Flags&FlagCloseError == 0 {
+		t.Fatalf("client close flags %x (%q), want an error close", cl.Flags, cl.Data)
+	}
+	scl := srec.wait(t, EvClose)
+	if scl.Flags&FlagCloseError == 0 || !strings.Contains(string(scl.Data), "WT_MAX_DATA") {
+		t.Fatalf("server close %x %q", scl.Flags, scl.Data)
+	}
+}
+
+// TestFlowControlStreamsEnforced: a peer that opens more streams than
+// WT_MAX_STREAMS allows has its session closed with WT_FLOW_CONTROL_ERROR.
+func TestFlowControlStreamsEnforced(t *testing.T) {
+	scfg := testConfig()
+	scfg.MaxIncomingUni = 5
+	srec := newRecorder()
+	_, port := newServer(t, scfg, "/fc", srec.cb(nil))
+	sess, crec := hostileFlowClient(t, port, "/fc", func(f *flowControl) { f.maxUni = 1000 })
+	for i := 0; i < 10; i++ {
+		st, err := sess.OpenStream(false, 0)
+		if err != nil {
+			break // the session may already be gone
+		}
+		_ = st.Send([]byte("open"), false) // stays open: no credit returns
+	}
+	scl := srec.wait(t, EvClose)
+	if scl.Flags&FlagCloseError == 0 || !strings.Contains(string(scl.Data), "WT_MAX_STREAMS") {
+		t.Fatalf("server close %x %q", scl.Flags, scl.Data)
+	}
+	if cl := crec.wait(t, EvClose); cl.Flags&FlagCloseError == 0 {
+		t.Fatalf("client close flags %x", cl.Flags)
+	}
+}
+
+// TestFlowControlWithinLimits: a peer that keeps to the limits moves far
+// more than one window through a session (credit returns as the
+// application takes data), and nothing is closed.
+func TestFlowControlWithinLimits(t *testing.T) {
+	scfg := testConfig()
+	scfg.MaxIncomingData = 64 << 10
+	scfg.MaxIncomingUni = 2
+	var got atomic.Int64
+	_, port := newServer(t, scfg, "/fc", func(c *Context, ev *Event) int {
+		if ev.Type == EvPostData || ev.Type == EvPostFin {
+			got.Add(int64(len(ev.Data)))
+		}
+		return 0
+	})
+	cli := newClient(t, testConfig())
+	crec := newRecorder()
+	sess := connect(t, cli, port, "/fc", crec, ConnectOptions{})
+	crec.wait(t, EvConnectAccepted)
+	const streams, size = 20, 200 << 10
+	for i := 0; i < streams; i++ {
+		var st *Stream
+		var err error
+		for {
+			if st, err = sess.OpenStream(false, 0); CodeOf(err) != ErrLimit {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Send(bytes.Repeat([]byte{byte(i)}, size), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for got.Load() < streams*size && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got.Load() != streams*size {
+		t.Fatalf("server got %d of %d bytes", got.Load(), streams*size)
+	}
+	crec.mu.Lock()
+	defer crec.mu.Unlock()
+	for _, e := range crec.evs {
+		if e.Type == EvClose {
+			t.Fatalf("session closed: %q", e.Data)
+		}
+	}
+}
+
+// TestPullEmptyAnswerDoesNotSpin: an application that answers PROVIDE_DATA
+// with nothing but keeps the stream active is asked at most 10 times a
+// second (before: about 32 000 events a second), and asked at once when it
+// marks the stream active again.
+func TestPullEmptyAnswerDoesNotSpin(t *testing.T) {
+	srec := newRecorder()
+	_, port := newServer(t, testConfig(), "/pull", srec.cb(nil))
+	cli := newClient(t, testConfig())
+	var asked atomic.Int64
+	var ready atomic.Bool
+	crec := newRecorder()
+	sess, err := cli.Connect("https://127.0.0.1:"+itoa(port)+"/pull", ConnectOptions{}, crec.cb(func(c *Context, ev *Event) int {
+		if ev.Type == EvProvideData {
+			asked.Add(1)
+			if ready.Load() {
+				buf, _ := ev.Provide.Answer(5, true, false)
+				copy(buf, "hello")
+			} else {
+				_, _ = ev.Provide.Answer(0, false, true)
+			}
+		}
+		return 0
+	}), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crec.wait(t, EvConnectAccepted)
+	st, err := sess.OpenStream(false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkActive(true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	n := asked.Load()
+	t.Logf("PROVIDE_DATA events in 1 s of empty answers: %d", n)
+	if n > 10 {
+		t.Fatalf("%d PROVIDE_DATA events in one second of empty answers", n)
+	}
+	ready.Store(true)
+	start := time.Now()
+	if err := st.MarkActive(true); err != nil {
+		t.Fatal(err)
+	}
+	fin := srec.wait(t, EvPostFin)
+	if string(fin.Data) != "hello" {
+		t.Fatalf("server got %q", fin.Data)
+	}
+	if d := time.Since(start); d > 90*time.Millisecond {
+		t.Logf("data after mark_active took %v", d)
+	}
+}
+
+// TestReceivePausedStreamDoesNotStallOthers: pausing one stream's receive
+// side stops only that stream; resuming it delivers everything.
+func TestReceivePausedStreamDoesNotStallOthers(t *testing.T) {
+	scfg := testConfig()
+	scfg.StreamRecvWindow, scfg.MaxStreamRecvWindow = 64<<10, 64<<10
+	var first atomic.Pointer[Stream]
+	got := map[uint64]int{}
+	fins := make(chan uint64, 4)
+	_, port := newServer(t, scfg, "/pause", func(c *Context, ev *Event) int {
+		switch ev.Type {
+		case EvStreamOpened:
+			if first.CompareAndSwap(nil, ev.Stream) {
+				_ = ev.Stream.SetReceiveEnabled(false)
+			}
+		case EvPostData, EvPostFin:
+			got[ev.StreamID] += len(ev.Data)
+			if ev.Type == EvPostFin {
+				fins <- ev.StreamID
+			}
+		}
+		return 0
+	})
+	cli := newClient(t, testConfig())
+	crec := newRecorder()
+	sess := connect(t, cli, port, "/pause", crec, ConnectOptions{})
+	crec.wait(t, EvConnectAccepted)
+	payload := bytes.Repeat([]byte{1}, 1<<20)
+	a, _ := sess.OpenStream(false, 0)
+	if err := a.Send(payload, true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	b, _ := sess.OpenStream(false, 0)
+	if err := b.Send(payload, true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-fins:
+		if id != b.ID {
+			t.Fatalf("stream %d finished first; the paused one is %d", id, a.ID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream that was not paused did not finish")
+	}
+	if err := first.Load().SetReceiveEnabled(true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-fins:
+		if id != a.ID {
+			t.Fatalf("unexpected FIN on %d", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the resumed stream did not finish")
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
