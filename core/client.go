@@ -65,7 +65,12 @@ func (s *Session) runClient(u *url.URL, addr string, opts ConnectOptions) {
 	}
 	s.mu.Lock()
 	s.conn = wc
+	closed := s.state == stClosed
 	s.mu.Unlock()
+	if closed { // closed by the app while dialling: let go of the connection
+		s.closeOwnedConn(0)
+		return
+	}
 	if err := wc.checkServerSettings(ctx); err != nil {
 		s.finishRefused(0, err.Error())
 		return
@@ -82,6 +87,7 @@ func (s *Session) runClient(u *url.URL, addr string, opts ConnectOptions) {
 	if s.ended() { // closed by the app meanwhile
 		rs.CancelWrite(h3RequestCanceled)
 		rs.CancelRead(h3RequestCanceled)
+		s.closeOwnedConn(0)
 		return
 	}
 

@@ -134,7 +134,7 @@ func NewContext(cfg Config, d Deliverer) (*Context, error) {
 	}
 	if cfg.DispatchMode == DispatchThread {
 		c.dispatchEnd = make(chan struct{})
-		go c.dispatchLoop()
+		go c.recovered(c.dispatchLoop)
 	}
 	return c, nil
 }
@@ -213,7 +213,7 @@ func qlogTrace(dir string, isClient bool, id quic.ConnectionID) qlogwriter.Trace
 		return nil
 	}
 	seq := qlogwriter.NewConnectionFileSeq(f, isClient, id, []string{"urn:ietf:params:qlog:events:quic-12"})
-	go seq.Run()
+	go guardedQlog(seq.Run)
 	return seq
 }
 
@@ -542,7 +542,7 @@ func (c *Context) Destroy() error {
 
 func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { defer close(done); defer func() { _ = recover() }(); wg.Wait() }()
 	select {
 	case <-done:
 	case <-time.After(d):
@@ -558,6 +558,13 @@ func (c *Context) recovered(f func()) {
 		}
 	}()
 	f()
+}
+
+// guardedQlog runs quic-go's qlog writer loop; a panic there loses the
+// trace, never the host process.
+func guardedQlog(run func()) {
+	defer func() { _ = recover() }()
+	run()
 }
 
 // goSafe runs f in a tracked goroutine that can never crash the host.

@@ -73,11 +73,20 @@ func (s *Session) SendDatagram(b []byte) error {
 		return errf(ErrTooLarge, "datagram of %d bytes exceeds the current maximum %d", len(b), max)
 	}
 	q := s.startDatagramSender()
+	c := append([]byte(nil), b...)
 	select {
-	case q <- append([]byte(nil), b...):
+	case q <- c:
 		return nil
 	default:
-		s.dgWantWritable.Store(true)
+	}
+	// Full: ask for DATAGRAM_WRITABLE, then try once more. Setting the flag
+	// after a failed try alone lost the event when the sender drained the
+	// queue in between (it checks the flag only after a send).
+	s.dgWantWritable.Store(true)
+	select {
+	case q <- c: // the flag stays set: a spare DATAGRAM_WRITABLE is harmless
+		return nil
+	default:
 		return errf(ErrWouldBlock, "datagram send queue full")
 	}
 }

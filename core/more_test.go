@@ -266,3 +266,33 @@ func TestConcurrentConnectsShare(t *testing.T) {
 		t.Fatalf("session IDs %v", ids)
 	}
 }
+
+// TestCloseWhileConnectingReleasesConnection: a client session closed while
+// it is still connecting lets go of its QUIC connection (before, the
+// connection stayed until the idle timeout, forever with keep-alive).
+func TestCloseWhileConnectingReleasesConnection(t *testing.T) {
+	_, port := newServer(t, testConfig(), "/x", newRecorder().cb(nil))
+	ccfg := testConfig()
+	ccfg.KeepAlive = 100 * time.Millisecond
+	cli := newClient(t, ccfg)
+	for i := 0; i < 300; i++ {
+		rec := newRecorder()
+		s := connect(t, cli, port, "/x", rec, ConnectOptions{})
+		time.Sleep(time.Duration(i%60) * 50 * time.Microsecond)
+		_ = s.Close(0, "")
+		rec.wait(t, EvDeregister)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		cli.mu.Lock()
+		n := len(cli.conns)
+		cli.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d client connections still open after their sessions closed", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -538,12 +538,13 @@ func (s *Session) finishRefused(status int, msg string) {
 func (s *Session) closeOwnedConn(delay time.Duration) {
 	s.mu.Lock()
 	wc := s.conn
+	if wc == nil { // still dialling: runClient releases it when it gets one
+		s.mu.Unlock()
+		return
+	}
 	owns := s.ownsConn
 	s.ownsConn = false // release once
 	s.mu.Unlock()
-	if wc == nil {
-		return
-	}
 	wc.removeSession(s)
 	if owns && wc.release() {
 		if delay > 0 {
