@@ -76,6 +76,7 @@ type Context struct {
 
 	q           *eventQueue
 	deliverMu   sync.Mutex
+	destroyed   bool // under deliverMu: no delivery after Destroy
 	deliverTid  atomic.Int64
 	curBatch    atomic.Pointer[Batch]
 	dispatchEnd chan struct{}
@@ -310,6 +311,11 @@ func (c *Context) ProcessEvents(max int) (int, error) {
 		return 0, errf(ErrBusy, "events are being delivered already")
 	}
 	defer c.deliverMu.Unlock()
+	if c.destroyed {
+		// The C bridge frees its batch memory once Destroy returns; a
+		// thread that looked the context up before that must not deliver.
+		return 0, errf(ErrClosed, "context destroyed")
+	}
 	return c.processLocked(max), nil
 }
 
@@ -531,6 +537,7 @@ func (c *Context) Destroy() error {
 	} else {
 		c.deliverMu.Lock()
 		c.processLocked(0)
+		c.destroyed = true
 		c.deliverMu.Unlock()
 	}
 	c.q.closeFD()

@@ -296,3 +296,21 @@ func TestCloseWhileConnectingReleasesConnection(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestProcessEventsAfterDestroy: a POLL-mode thread that calls
+// ProcessEvents after Destroy gets ErrClosed and delivers nothing (the C
+// bridge has freed its batch memory by then).
+func TestProcessEventsAfterDestroy(t *testing.T) {
+	cfg := testConfig()
+	cfg.DispatchMode = DispatchPoll
+	c, err := NewContext(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ProcessEvents(0); CodeOf(err) != ErrClosed {
+		t.Fatalf("ProcessEvents after Destroy: %v, want ErrClosed", err)
+	}
+}
