@@ -57,14 +57,18 @@ type Config struct {
 // DefaultConfig returns the documented defaults of gowt_config_init.
 func DefaultConfig() Config {
 	return Config{
-		DispatchMode:      DispatchThread,
-		CertHostnames:     []string{"localhost", "127.0.0.1", "::1"},
-		IdleTimeout:       30 * time.Second,
-		HandshakeTimeout:  10 * time.Second,
-		MaxSessions:       10000,
-		MaxIncomingBidi:   1000,
-		MaxIncomingUni:    1000,
-		MaxIncomingData:   16 << 20,
+		DispatchMode:     DispatchThread,
+		CertHostnames:    []string{"localhost", "127.0.0.1", "::1"},
+		IdleTimeout:      30 * time.Second,
+		HandshakeTimeout: 10 * time.Second,
+		MaxSessions:      10000,
+		MaxIncomingBidi:  1000,
+		MaxIncomingUni:   1000,
+		MaxIncomingData:  4 << 20,
+		// Above one session's window: a session whose application stops
+		// reading holds at most max_incoming_data of the connection's window.
+		ConnRecvWindow:    8 << 20,
+		MaxConnRecvWindow: 32 << 20,
 		StreamSendBuffer:  1 << 20,
 		RecvBufferBytes:   16 << 20,
 		DatagramRecvQueue: 1024,

@@ -247,3 +247,83 @@ func TestReceivePausedStreamDoesNotStallOthers(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestSessionsIsolatedOnSharedConnection: two sessions share one QUIC
+// connection; the application stops reading session B while B's peer keeps
+// sending on 50 streams. Session A keeps at least 40 % of the throughput it
+// had alone: B's WebTransport window, not the connection's, holds B back.
+func TestSessionsIsolatedOnSharedConnection(t *testing.T) {
+	var gotA atomic.Int64
+	var sessA atomic.Pointer[Session]
+	_, port := newServer(t, testConfig(), "*", func(c *Context, ev *Event) int {
+		switch ev.Type {
+		case EvConnect:
+			if ev.Request.Path == "/a" {
+				sessA.Store(ev.Sess)
+			}
+		case EvStreamOpened:
+			if ev.Sess != sessA.Load() {
+				_ = ev.Stream.SetReceiveEnabled(false) // B's application is stuck
+			}
+		case EvPostData, EvPostFin:
+			if ev.Sess == sessA.Load() {
+				gotA.Add(int64(len(ev.Data)))
+			}
+		}
+		return 0
+	})
+	cli := newClient(t, testConfig())
+	recA, recB := newRecorder(), newRecorder()
+	a := connect(t, cli, port, "/a", recA, ConnectOptions{})
+	recA.wait(t, EvConnectAccepted)
+	b := connect(t, cli, port, "/b", recB, ConnectOptions{})
+	recB.wait(t, EvConnectAccepted)
+	if a.conn != b.conn || a.fc == nil {
+		t.Fatal("the sessions do not share a connection with flow control")
+	}
+	chunk := bytes.Repeat([]byte{'a'}, 64<<10)
+	stop := make(chan struct{})
+	// pump keeps a stream's push buffer full until stop.
+	pump := func(st *Stream) {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := st.Send(chunk, false); err != nil {
+				if CodeOf(err) != ErrWouldBlock {
+					return
+				}
+				time.Sleep(200 * time.Microsecond)
+			}
+		}
+	}
+	rate := func(d time.Duration) float64 {
+		start := gotA.Load()
+		time.Sleep(d)
+		return float64(gotA.Load()-start) / d.Seconds()
+	}
+	sa, err := a.OpenStream(false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go pump(sa)
+	defer close(stop)
+	time.Sleep(200 * time.Millisecond)
+	alone := rate(time.Second)
+	for i := 0; i < 50; i++ {
+		st, err := b.OpenStream(false, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go pump(st)
+	}
+	time.Sleep(500 * time.Millisecond) // B fills what it may
+	shared := rate(time.Second)
+	t.Logf("session A alone %.0f MB/s, beside a stalled session B %.0f MB/s (%.0f %%); B sent %d MB",
+		alone/1e6, shared/1e6, 100*shared/alone, b.BytesSent.Load()>>20)
+	if shared < 0.4*alone {
+		t.Fatalf("session A fell to %.0f %% of its throughput while B was stalled", 100*shared/alone)
+	}
+}
