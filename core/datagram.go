@@ -162,6 +162,15 @@ func (s *Session) sendDatagrams(q chan []byte) {
 			if req.answered && len(req.buf) > 0 {
 				s.sendOneDatagram(req.buf) // quic-go copies it
 				s.ctx.putBuf(req.buf)
+			} else if s.dgReady.Load() {
+				// Nothing now, but still ready: ask again after the back-off
+				// or when gowt_set_datagram_ready is called, not at once.
+				select {
+				case <-s.dgWake:
+				case <-time.After(pullBackoff):
+				case <-s.done:
+					return
+				}
 			}
 		}
 	}

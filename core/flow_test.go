@@ -327,3 +327,46 @@ func TestSessionsIsolatedOnSharedConnection(t *testing.T) {
 		t.Fatalf("session A fell to %.0f %% of its throughput while B was stalled", 100*shared/alone)
 	}
 }
+
+// TestPullEmptyDatagramDoesNotSpin: the same back-off for PROVIDE_DATAGRAM
+// answered with nothing while the session stays datagram-ready.
+func TestPullEmptyDatagramDoesNotSpin(t *testing.T) {
+	srec := newRecorder()
+	_, port := newServer(t, testConfig(), "/dg", srec.cb(nil))
+	cli := newClient(t, testConfig())
+	var asked atomic.Int64
+	var ready atomic.Bool
+	crec := newRecorder()
+	sess, err := cli.Connect("https://127.0.0.1:"+itoa(port)+"/dg", ConnectOptions{}, crec.cb(func(c *Context, ev *Event) int {
+		if ev.Type == EvProvideDatagram {
+			asked.Add(1)
+			if ready.Load() {
+				buf, _ := ev.Provide.Answer(4, false, false)
+				copy(buf, "ping")
+			} else {
+				_, _ = ev.Provide.Answer(0, false, true)
+			}
+		}
+		return 0
+	}), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crec.wait(t, EvConnectAccepted)
+	if err := sess.SetDatagramReady(true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	n := asked.Load()
+	t.Logf("PROVIDE_DATAGRAM events in 1 s of empty answers: %d", n)
+	if n > 10 {
+		t.Fatalf("%d PROVIDE_DATAGRAM events in one second of empty answers", n)
+	}
+	ready.Store(true)
+	if err := sess.SetDatagramReady(true); err != nil {
+		t.Fatal(err)
+	}
+	if dg := srec.wait(t, EvPostDatagram); string(dg.Data) != "ping" {
+		t.Fatalf("server got %q", dg.Data)
+	}
+}
