@@ -92,7 +92,8 @@ type Context struct {
 	clientTrOnce sync.Once
 	clientTrErr  error
 
-	bufPool sync.Pool
+	bufPool   sync.Pool    // readBufSize buffers
+	smallBufs [2]sync.Pool // smallBufSizes buffers for small reads
 	lastErr atomic.Pointer[string]
 	wg      sync.WaitGroup // network goroutines
 	closers sync.WaitGroup // sessions still sending their close capsule
@@ -118,6 +119,9 @@ func NewContext(cfg Config, d Deliverer) (*Context, error) {
 	}
 	c.sessGone = sync.NewCond(&c.mu)
 	c.bufPool.New = func() any { b := make([]byte, readBufSize); return &b }
+	for i, size := range smallBufSizes {
+		c.smallBufs[i].New = func() any { b := make([]byte, size); return &b }
+	}
 	var err error
 	if c.keylog, err = cfg.keyLog(); err != nil {
 		return nil, errf(ErrTLS, "opening keylog_file: %v", err)
@@ -385,8 +389,7 @@ func (c *Context) afterDelivery(ev *Event, result int32) {
 		ev.Sess.fcDelivered(len(ev.Data))
 	}
 	if ev.pooled {
-		buf := ev.Data[:cap(ev.Data)]
-		c.bufPool.Put(&buf)
+		c.putBuf(ev.Data)
 	}
 	switch ev.Type {
 	case EvConnect:
@@ -462,9 +465,35 @@ func (c *Context) getBuf() []byte { return *(c.bufPool.Get().(*[]byte)) }
 
 func (c *Context) putBuf(b []byte) {
 	b = b[:cap(b)]
-	if len(b) == readBufSize {
+	switch len(b) {
+	case readBufSize:
 		c.bufPool.Put(&b)
+	case smallBufSizes[0]:
+		c.smallBufs[0].Put(&b)
+	case smallBufSizes[1]:
+		c.smallBufs[1].Put(&b)
 	}
+}
+
+// smallBufSizes are the pooled sizes a small read is copied into: a 2 KB
+// read then pins 4 KiB, not 64, and makes no garbage.
+var smallBufSizes = [2]int{4 << 10, 16 << 10}
+
+// tinyRead is the largest read copied into a buffer of its own size.
+const tinyRead = 512
+
+// readBuf returns a buffer for n bytes read into a pooled read buffer: its
+// own size for a tiny read, else the smallest pooled size that holds it.
+func (c *Context) readBuf(n int) (b []byte, pooled bool) {
+	if n <= tinyRead {
+		return make([]byte, n), false
+	}
+	for i, size := range smallBufSizes {
+		if n <= size {
+			return (*(c.smallBufs[i].Get().(*[]byte)))[:n], true
+		}
+	}
+	return nil, false
 }
 
 // ---------------------------------------------------------------------------

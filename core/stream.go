@@ -257,11 +257,9 @@ func (st *Stream) peerStopped(se *quic.StreamError) {
 // The reader waits for data with a one-byte Peek, so a stream with nothing
 // to read holds no buffer. Then it reserves room in the context's receive
 // byte budget (Config.RecvBufferBytes) and reads: a large read keeps its
-// pooled 64 KiB buffer, a small one is copied into a buffer of its own size,
-// so 10 000 one-byte streams pin 10 000 bytes, not 10 000 buffers.
-
-// smallRead is the largest read that is copied into a right-sized buffer.
-const smallRead = 16 << 10
+// pooled 64 KiB buffer, a smaller one is copied into a pooled 4 or 16 KiB
+// buffer and a tiny one into a buffer of its own size (Context.readBuf), so
+// 10 000 one-byte streams pin 10 000 bytes, not 10 000 buffers.
 
 func (st *Stream) readLoop() {
 	r := st.reader()
@@ -284,13 +282,15 @@ func (st *Stream) readLoop() {
 			}
 			buf := s.ctx.getBuf()[:res]
 			n, err = r.Read(buf)
-			switch {
-			case n > smallRead:
-				data, pooled = buf[:n], true
-			case n > 0:
-				data = append(make([]byte, 0, n), buf[:n]...)
-				s.ctx.putBuf(buf)
-			default:
+			if n > 0 {
+				data, pooled = s.ctx.readBuf(n)
+				if data == nil { // a large read keeps its buffer
+					data, pooled = buf[:n], true
+				} else {
+					copy(data, buf[:n])
+					s.ctx.putBuf(buf)
+				}
+			} else {
 				s.ctx.putBuf(buf)
 			}
 			q.unreserve(res - cap(data))
