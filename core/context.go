@@ -94,9 +94,9 @@ type Context struct {
 
 	bufPool   sync.Pool    // readBufSize buffers
 	smallBufs [2]sync.Pool // smallBufSizes buffers for small reads
-	lastErr atomic.Pointer[string]
-	wg      sync.WaitGroup // network goroutines
-	closers sync.WaitGroup // sessions still sending their close capsule
+	lastErr   atomic.Pointer[string]
+	wg        sync.WaitGroup // network goroutines
+	closers   sync.WaitGroup // sessions still sending their close capsule
 }
 
 // NewContext creates a context. d runs callbacks; nil means GoCallback.
