@@ -15,6 +15,11 @@
  * are also echoed as datagrams. When every lane has reached 0, the side that
  * received the last 0 closes the session with code 0.
  *
+ * Sub-protocol: as pico_baton, the client offers "wrong-end-baton,
+ * devious-baton-00" (-P changes that) and prints the server's choice
+ * ("Sub-protocol: devious-baton-00"); the server chooses devious-baton-00
+ * when offered and plays with clients that offer none too.
+ *
  * How it uses gowt:
  * - POLL dispatch: every callback runs on the main thread inside
  *   gowt_ctx_process_events(), so the game state needs no locks, and the
@@ -69,6 +74,14 @@ enum {
 #define BATON_PAD 0x3FFF       /* picoquic pads each stream baton this much... */
 #define BATON_PAD_LIMIT 65536u /* ...while the session has sent at most 64 KiB */
 #define BATON_MAX_MSG (2 + BATON_PAD + 1) /* varint(0x3FFF) + padding + value */
+
+/* The WebTransport sub-protocol of the game (draft-frindell-webtrans-devious-
+ * baton-00), negotiated as pico_baton does: its client offers a name no
+ * server knows first, then the real one (WT-Available-Protocols); its server
+ * answers with WT-Protocol "devious-baton-00", and still plays with clients
+ * that offer nothing (browsers before sub-protocols, older peers). */
+#define BATON_PROTOCOL "devious-baton-00"
+#define BATON_CLIENT_OFFER "wrong-end-baton," BATON_PROTOCOL
 
 /* Game state, printed as "Final baton state". 6 = closed is what pico_baton
  * prints for a finished game; scripts compare the number. */
@@ -137,6 +150,7 @@ typedef struct baton_session {
     int closing;      /* we closed it, or CLOSE arrived: stop playing */
     int deregistered; /* the handle is gone */
     uint64_t close_code;
+    char protocol[64]; /* the negotiated sub-protocol, "" for none */
     unsigned nb_lanes, nb_started, nb_done, nb_lost, nb_blocked, nb_turns;
     uint64_t bytes_sent, bytes_received, dgrams_sent, dgrams_received;
     baton_lane lanes[BATON_MAX_LANES];
@@ -160,6 +174,7 @@ typedef struct baton_options {
     uint8_t pin[32];
     unsigned long timeout_s, idle_ms, max_sessions;
     const char *host, *port_arg, *path; /* client: HOST PORT PATH?QUERY */
+    const char *protocols; /* client: offered sub-protocols ("" = none) */
 } baton_options;
 
 /* Set by SIGINT / SIGTERM; the main loop polls it. */
@@ -736,7 +751,18 @@ static void session_event(gowt_ctx *ctx, const gowt_event *ev, baton_session *se
         break;
     case GOWT_EV_CONNECT_ACCEPTED:
         sess->state = ST_READY;
-        app_log(sess->app, "session %" PRIu64 ": accepted", sess->s);
+        snprintf(sess->protocol, sizeof sess->protocol, "%s",
+                 ev->protocol ? ev->protocol : "");
+        app_log(sess->app, "session %" PRIu64 ": accepted, sub-protocol %s", sess->s,
+                sess->protocol[0] ? sess->protocol : "none");
+        /* A server that chose nothing plays the game all the same; one
+         * that chose another protocol (our decoy "wrong-end-baton", say)
+         * would play a game we do not know. */
+        if (sess->protocol[0] && strcmp(sess->protocol, BATON_PROTOCOL) != 0) {
+            fprintf(stderr, "gowt_baton: the server chose sub-protocol \"%s\", not \"%s\"\n",
+                    sess->protocol, BATON_PROTOCOL);
+            bruh(ctx, sess, "Wrong sub-protocol");
+        }
         break;
     case GOWT_EV_CONNECT_REFUSED:
         sess->state = ST_ERROR;
@@ -877,17 +903,27 @@ static int server_on_connect(gowt_ctx *ctx, const gowt_event *ev, baton_app *app
         free(sess);
         return 500;
     }
+    /* The sub-protocol: ours when offered (WT-Protocol "devious-baton-00",
+     * as pico_baton answers), none when the client offers nothing or only
+     * names we do not speak: the game is played all the same. */
+    for (i = 0; ev->request && i < ev->request->protocol_count; i++) {
+        if (strcmp(ev->request->protocols[i], BATON_PROTOCOL) == 0)
+            snprintf(sess->protocol, sizeof sess->protocol, "%s", BATON_PROTOCOL);
+    }
     /* From here on, this session's events (DEREGISTER included) carry sess,
      * which DEREGISTER frees. Streams can only be opened once the session is
      * established, so accept now instead of by returning 0. */
-    rc = gowt_session_accept(ctx, ev->session, NULL);
+    rc = gowt_session_accept(ctx, ev->session, sess->protocol[0] ? sess->protocol : NULL);
     if (rc != GOWT_OK) {
         report(app, "gowt_session_accept", rc);
         return 500;
     }
     sess->state = ST_READY;
-    app_log(app, "session %" PRIu64 ": accepted %s?%s, baton %u, count %u",
-            sess->s, ev->request ? ev->request->path : "?", query, baton, count);
+    app_log(app, "session %" PRIu64 ": accepted %s?%s, baton %u, count %u, "
+            "sub-protocol %s (offered: %u)",
+            sess->s, ev->request ? ev->request->path : "?", query, baton, count,
+            sess->protocol[0] ? sess->protocol : "none",
+            ev->request ? (unsigned)ev->request->protocol_count : 0u);
 
     for (i = 0; i < count && !sess->closing; i++) {
         baton_lane *lane = &sess->lanes[sess->nb_started++];
@@ -972,6 +1008,7 @@ static int run_server(baton_app *app, const baton_options *o)
 
     gowt_path_options_init(&po);
     po.allowed_origins = "*"; /* like pico_baton: any page may play */
+    po.protocols = BATON_PROTOCOL; /* server_on_connect also chooses it */
     rc = gowt_server_register(app->ctx, o->path, on_event, app, &po);
     if (rc != GOWT_OK) {
         report(app, "gowt_server_register", rc);
@@ -1035,6 +1072,7 @@ static void client_print(const baton_session *sess)
     printf("Bytes received: %" PRIu64 "\n", sess->bytes_received);
     printf("Datagrams sent: %" PRIu64 "\n", sess->dgrams_sent);
     printf("Datagrams received: %" PRIu64 "\n", sess->dgrams_received);
+    printf("Sub-protocol: %s\n", sess->protocol[0] ? sess->protocol : "none");
     fflush(stdout);
 }
 
@@ -1070,6 +1108,7 @@ static int run_client(baton_app *app, const baton_options *o, baton_session **ou
 
     gowt_connect_options_init(&co);
     co.sni = o->sni;
+    co.protocols = o->protocols[0] ? o->protocols : NULL;
     app_log(app, "connecting to %s", url);
     rc = gowt_connect(app->ctx, url, &co, on_event, sess, &sess->s);
     if (rc != GOWT_OK) {
@@ -1110,6 +1149,8 @@ static void usage(FILE *f)
             "  -H HEX      client: accept the certificate with this SHA-256\n"
             "              (without -t or -H the certificate is not verified)\n"
             "  -n NAME     client: TLS server name (SNI)\n"
+            "  -P LIST     client: offered sub-protocols, comma-separated (\"\": none;\n"
+            "              default \"" BATON_CLIENT_OFFER "\", as pico_baton)\n"
             "  -T SECONDS  client: fail after this long (default 30, 0: no limit)\n"
             "  -d MS       idle timeout in milliseconds\n"
             "  -q DIR      write qlog files into DIR\n"
@@ -1159,8 +1200,9 @@ static int parse_args(int argc, char **argv, baton_options *o)
 
     memset(o, 0, sizeof *o);
     o->timeout_s = 30;
+    o->protocols = BATON_CLIENT_OFFER;
     opterr = 0; /* we print our own messages */
-    while ((c = getopt(argc, argv, ":p:c:k:x:w:t:H:n:T:d:q:8:l:Lh")) != -1) {
+    while ((c = getopt(argc, argv, ":p:c:k:x:w:t:H:n:P:T:d:q:8:l:Lh")) != -1) {
         switch (c) {
         case 'p':
             if (parse_number("-p", optarg, 65535, &v) != 0)
@@ -1184,6 +1226,7 @@ static int parse_args(int argc, char **argv, baton_options *o)
             o->have_pin = 1;
             break;
         case 'n': o->sni = optarg; break;
+        case 'P': o->protocols = optarg; break;
         case 'T':
             if (parse_number("-T", optarg, 86400, &o->timeout_s) != 0)
                 return 2;

@@ -519,6 +519,33 @@ def check_pico_style(env):
     return '%.2fs' % dt
 
 
+PROTOCOL_RE = re.compile(r'^Sub-protocol: (\S+)$', re.M)
+
+
+def check_sub_protocol(env, offer, want):
+    """Sub-protocol negotiation as pico_baton does it: the C client offers
+    (by default) "wrong-end-baton, devious-baton-00"; the C server chooses
+    devious-baton-00 when offered and otherwise still plays, choosing none.
+    offer None: the client's default; "" offers nothing (-P "")."""
+    srv, port = env.c_server()
+    extra = [] if offer is None else ['-P', offer]
+    rc, out, _err, dt = env.c_client(port, query(7, 2), extra=extra)
+    check_game_output('C client', rc, out, 2, 7)
+    m = PROTOCOL_RE.search(out)
+    need(m is not None, 'the C client printed no "Sub-protocol: NAME" line')
+    need(m.group(1) == want, 'the C client reports sub-protocol %r, want %r' % (m.group(1), want))
+    n_offered = 2 if offer is None else len([x for x in offer.split(',') if x])
+    env.stop_c_server(srv)
+    with open(srv.logfile, 'r', encoding='utf-8', errors='replace') as f:
+        log = f.read()
+    pat = r'accepted /baton\?\S+, baton 7, count 2, sub-protocol %s \(offered: %d\)' % (
+        re.escape(want), n_offered)
+    need(re.search(pat, log) is not None,
+         'the C server log has no "%s" line; its accepts: %s' % (
+             pat, [l.strip() for l in log.splitlines() if 'accepted' in l]))
+    return 'offered %s -> %s, %.2fs' % ('(default)' if offer is None else repr(offer), want, dt)
+
+
 # name -> (function, args)
 CHECKS = {}
 
@@ -542,6 +569,10 @@ for _m in MODES:
 for _m in MODES:
     _add('misbehaving_server_' + _m.replace('-', '_'), check_misbehaving_server, _m)
 _add('pico_style_server', check_pico_style)
+_add('sub_protocol_default_offer', check_sub_protocol, None, 'devious-baton-00')
+_add('sub_protocol_only_ours', check_sub_protocol, 'devious-baton-00', 'devious-baton-00')
+_add('sub_protocol_none_offered', check_sub_protocol, '', 'none')
+_add('sub_protocol_unknown_offered', check_sub_protocol, 'good-end-baton,wrong-end-baton', 'none')
 
 
 def run_check(name, build, wtpeer, keep):

@@ -277,7 +277,8 @@ def wanted_checks(args):
     all_names = ['session_open', 'sessions_parallel_10', 'bidi_echo', 'uni_client_to_server', 'server_streams',
                  'datagrams_both_ways', 'datagram_max_size', 'upload_50mb', 'download_50mb', 'browser_close',
                  'server_close_x%d' % args.repeat, 'refused_404', 'refused_400', 'browser_reset_stop_sending',
-                 'server_reset_stop_sending', 'baton', 'baton_page_ends', 'demo_page']
+                 'server_reset_stop_sending', 'baton', 'baton_page_ends', 'baton_protocol',
+                 'baton_protocol_datagrams', 'demo_page']
     if not args.only:
         return all_names
     only = args.only.split(',')
@@ -456,6 +457,47 @@ class Judge:
 
     def baton(self, r):
         return self.baton_closes('us')
+
+    def baton_session(self, r, proto='devious-baton-00'):
+        """gowt_baton's log of the page's negotiated game: the accept line
+        with the sub-protocol it chose, the clean close. Returns (session
+        number, its log lines, None) or (None, None, why)."""
+        data = r.get('data') or {}
+        b, c = data.get('baton'), data.get('count')
+        pat = re.compile(r'session (\d+): accepted \S+, baton %s, count %s, sub-protocol (\S+) \(offered: (\d+)\)'
+                         % (b, c))
+        accepts = [m for m in map(pat.search, self.baton_lines) if m]
+        if not accepts:
+            return None, None, 'gowt_baton log has no accept of a baton=%s count=%s session; its accepts: %s' % (
+                b, c, [l for l in self.baton_lines if 'accepted' in l])
+        m = accepts[-1]
+        if m.group(2) != proto or m.group(3) != '1':
+            return None, None, 'gowt_baton accepted the session with sub-protocol %s (%s offered), want %s (1 offered)' % (
+                m.group(2), m.group(3), proto)
+        lines = [l for l in self.baton_lines if 'session %s: ' % m.group(1) in l]
+        done = re.compile(r'closed by (us|the peer), code 0x00 "Have a nice day", \d+ turns, %s/%s lanes done' % (c, c))
+        if not any(done.search(l) for l in lines):
+            return None, None, 'gowt_baton session %s did not end with a clean close: %s' % (
+                m.group(1), [l for l in lines if 'closed' in l])
+        return m.group(1), lines, None
+
+    def baton_protocol(self, r):
+        return self.baton_session(r)[2]
+
+    def baton_protocol_datagrams(self, r):
+        _, lines, why = self.baton_session(r)
+        if why:
+            return why
+        sent = sorted((r.get('data') or {}).get('dgramSentValues') or [])
+        got = sorted(int(m.group(1), 16) for m in
+                     (re.search(r': datagram baton 0x([0-9a-f]{2})$', l) for l in lines) if m)
+        pool = list(sent)
+        stray = [v for v in got if not (v in pool and pool.remove(v) is None)]
+        if not sent or stray or len(got) < (len(sent) * 9 + 9) // 10:
+            return 'gowt_baton received datagram batons %s, the page sent %s' % (got, sent)
+        if any('malformed datagram' in l for l in lines):
+            return 'gowt_baton saw malformed datagrams: %s' % [l for l in lines if 'malformed' in l]
+        return None
 
     def baton_page_ends(self, r):
         return self.baton_closes('the peer')
