@@ -930,12 +930,19 @@ func (st *Stream) markFreed() {
 	}
 }
 
-// abort resets both directions with code (raw HTTP/3 code, not mapped).
+// abort resets the directions that are still open with code (raw HTTP/3
+// code, not mapped). A send side that finished (FIN written, reset, or the
+// peer's STOP_SENDING) is left alone: resetting a stream whose FIN is out
+// makes Chromium report the session's close as "Connection lost".
 func (st *Stream) abort(code quic.StreamErrorCode) {
-	if st.hasSend {
+	st.mu.Lock()
+	send := st.hasSend && !st.sendDone
+	recv := st.hasRecv && !st.recvDone
+	st.mu.Unlock()
+	if send {
 		st.writer().CancelWrite(code)
 	}
-	if st.hasRecv {
+	if recv {
 		st.reader().CancelRead(code)
 	}
 }
