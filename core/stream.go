@@ -556,7 +556,11 @@ func (st *Stream) sendLoop() {
 			}
 			st.mu.Lock()
 		}
-		if (st.sendDone && st.hdr == nil) || s.ended() {
+		// Data and FIN handed over before a local close still go out: the
+		// close resets streams only after the peer answered the capsule,
+		// and a stream that finished by then is not reset at all.
+		flush := st.q.n > 0 || st.finQueued
+		if (st.sendDone && st.hdr == nil) || (s.ended() && !flush) {
 			st.senderRunning = false
 			st.mu.Unlock()
 			return
@@ -869,9 +873,16 @@ func (st *Stream) Reset(code uint32) error {
 	wire := appErrorToWire(code)
 	st.sendDone = true
 	st.q.clear()
+	st.finQueued = false
 	if st.hdr != nil {
-		if st.writing { // the sender resets once its header write returns
+		// The peer must still learn the stream's session. With RESET_STREAM_AT
+		// the reliable boundary keeps the header delivered; without it (aioquic
+		// has none) quic-go drops unsent data on reset, so the sender resets
+		// only once the header is packed (a lost header packet is then not
+		// retransmitted: the one case the peer cannot place the stream).
+		if st.writing || !st.sess.conn.qc.ConnectionState().SupportsStreamResetPartialDelivery.Remote {
 			st.pendingReset = int64(wire)
+			st.startSenderLocked()
 			st.mu.Unlock()
 			st.maybeFree()
 			return nil
@@ -936,7 +947,7 @@ func (st *Stream) markFreed() {
 // makes Chromium report the session's close as "Connection lost".
 func (st *Stream) abort(code quic.StreamErrorCode) {
 	st.mu.Lock()
-	send := st.hasSend && !st.sendDone
+	send := st.hasSend && (!st.sendDone || st.pendingReset >= 0)
 	recv := st.hasRecv && !st.recvDone
 	st.mu.Unlock()
 	if send {

@@ -182,3 +182,64 @@ func answerFinPull(ev *Event) {
 	}
 	copy(buf, msg)
 }
+
+var qlogResetStream = regexp.MustCompile(`"frame_type":"reset_stream","stream_id":(\d+)`)
+
+// TestCloseDoesNotResetFinishedStreams: a session closed right after a
+// stream's data and FIN were handed over resets no stream in the sender's
+// qlog (before, the close reset every stream not yet freed, FIN or not, and
+// Chromium reported such closes as "Connection lost").
+func TestCloseDoesNotResetFinishedStreams(t *testing.T) {
+	scfg := testConfig()
+	scfg.QlogDir = t.TempDir()
+	var ids sync.Map
+	_, port := newServer(t, scfg, "/fin", func(c *Context, ev *Event) int {
+		if ev.Type == EvConnect {
+			go func(s *Session) {
+				time.Sleep(20 * time.Millisecond)
+				for i := 0; i < 20; i++ {
+					st, err := s.OpenStream(i%2 == 0, 0)
+					if err != nil {
+						panic(err)
+					}
+					ids.Store(st.ID, true)
+					if err := st.Send([]byte("last words"), true); err != nil {
+						panic(err)
+					}
+				}
+				_ = s.Close(0, "bye")
+			}(ev.Sess)
+		}
+		return 0
+	})
+	cli := newClient(t, testConfig())
+	rec := newRecorder()
+	connect(t, cli, port, "/fin", rec, ConnectOptions{})
+	rec.wait(t, EvConnectAccepted)
+	rec.wait(t, EvDeregister)
+	time.Sleep(100 * time.Millisecond)
+	files, _ := filepath.Glob(filepath.Join(scfg.QlogDir, "*server.sqlog"))
+	if len(files) != 1 {
+		t.Fatalf("qlog files: %v", files)
+	}
+	raw, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := 0
+	for _, rec := range bytes.Split(raw, []byte{0x1e}) {
+		if !bytes.Contains(rec, []byte(`"transport:packet_sent"`)) {
+			continue // the peer's resets of its own directions are fine
+		}
+		sent++
+		for _, m := range qlogResetStream.FindAllSubmatch(rec, -1) {
+			id, _ := strconv.ParseUint(string(m[1]), 10, 64)
+			if _, ours := ids.Load(id); ours {
+				t.Fatalf("stream %d was reset after its FIN", id)
+			}
+		}
+	}
+	if sent == 0 {
+		t.Fatal("no packet_sent records in the qlog")
+	}
+}
