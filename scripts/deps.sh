@@ -20,3 +20,19 @@ if ((${#need[@]})); then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
 command -v go >/dev/null || { echo "deps: Go 1.26 is required (https://go.dev/dl)"; exit 1; }
+
+# Interop peers (tests/interop): aioquic >= 1.7 from PyPI, in a venv under
+# the build directory (GOWT_BUILD_DIR, default build/). Quick when present.
+venv="${GOWT_BUILD_DIR:-$(dirname "$0")/../build}/interop-venv"
+if ! "$venv/bin/python3" -c 'import aioquic, sys; v = tuple(int(x) for x in aioquic.__version__.split(".")[:2]); sys.exit(v < (1, 7))' 2>/dev/null; then
+  echo "deps: installing aioquic into $venv"
+  mkdir -p "$(dirname "$venv")"
+  if ! python3 -m venv --clear "$venv" >/dev/null 2>&1; then
+    # Debian's python3 needs python3-venv for ensurepip.
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+    python3 -m venv --clear "$venv"
+  fi
+  "$venv/bin/python3" -m pip install -q --disable-pip-version-check 'aioquic>=1.7'
+fi
