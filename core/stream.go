@@ -594,7 +594,7 @@ func (st *Stream) sendLoop() {
 			if reset := st.pendingReset; reset >= 0 {
 				st.senderRunning = false
 				st.mu.Unlock()
-				st.writer().CancelWrite(quic.StreamErrorCode(reset))
+				st.resetAfterHeader(quic.StreamErrorCode(reset))
 				return
 			}
 			if st.q.gen == gen {
@@ -626,6 +626,23 @@ func (st *Stream) sendLoop() {
 			}
 		}
 	}
+}
+
+// resetAfterHeader resets a stream whose header was just packed. Without
+// RESET_STREAM_AT on the peer, a reset makes quic-go drop unacknowledged
+// data and lets the peer discard what it has not read, so the reset waits
+// about two round trips for the header's acknowledgement (quic-go says
+// nothing about acknowledgements of stream data).
+func (st *Stream) resetAfterHeader(code quic.StreamErrorCode) {
+	qc := st.sess.conn.qc
+	if !qc.ConnectionState().SupportsStreamResetPartialDelivery.Remote {
+		wait := min(2*qc.ConnectionStats().SmoothedRTT+2*time.Millisecond, time.Second)
+		select {
+		case <-time.After(wait):
+		case <-st.sess.done:
+		}
+	}
+	st.writer().CancelWrite(code)
 }
 
 // headerWrittenLocked marks the header as handed to quic-go. The reliable

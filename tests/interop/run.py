@@ -646,7 +646,7 @@ def check_close_by_gowt(env, role):
         st = g.ctx.open_stream(s, bidi=True)
         g.ctx.send(s, st, b'in flight')
         # (Closed before the peer has seen the stream, the stream would be
-        # lost whole: see check_bug_reset_at_once.)
+        # lost whole: see check_reset_at_once.)
         ses.until(lambda: p.find('stream_opened', stream=st), 5, 'the peer to see the stream')
         g.ctx.close_session(s, code, reason)
         ses.until(lambda: p.find('close_capsule') and p.find('session_closed'), 10, 'the peer to see the close')
@@ -707,7 +707,7 @@ def check_drain(env, role):
     return None
 
 
-def check_bug_reset_at_once(env, role):
+def check_reset_at_once(env, role):
     """gowt.h (gowt_create_local_stream): "The stream header is sent at once
     and stays deliverable even if the stream is reset right away, so the
     peer always learns of the stream." Streams opened and reset at once
@@ -858,7 +858,7 @@ for _c in (1, 4, 16):
     CHECKS['baton_gowt_server_%d' % _c] = (check_baton_gowt_server, (_c,))
     CHECKS['baton_gowt_client_%d' % _c] = (check_baton_gowt_client, (_c,))
 for _role in ('gowt_server', 'gowt_client'):
-    CHECKS['bug_reset_at_once_%s' % _role] = (check_bug_reset_at_once, (_role,))
+    CHECKS['reset_at_once_%s' % _role] = (check_reset_at_once, (_role,))
 CHECKS['baton_gowt_client_wrong_protocol'] = (check_baton_gowt_client, (1, 'wrong-end-baton'))
 
 

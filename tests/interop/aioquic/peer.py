@@ -164,9 +164,18 @@ class WTProtocol(QuicConnectionProtocol):
             st.rx_reset = True
             self.app.on_reset(st, event.error_code)
         elif isinstance(event, StreamReset) and event.stream_id != self.session_id:
-            # A reset before the stream's header arrived: aioquic cannot tell
-            # which session (if any) it belonged to.
-            emit(ev='reset_unknown_stream', stream=event.stream_id, wire=event.error_code)
+            # aioquic surfaces a WebTransport stream only with its first
+            # payload byte, so a stream reset after a bare header gives no
+            # event; its (private) H3 stream state tells whether the header
+            # arrived and named our session.
+            h3s = getattr(self.h3, '_stream', {}).get(event.stream_id) if self.h3 is not None else None
+            if h3s is not None and getattr(h3s, 'session_id', None) == self.session_id:
+                emit(ev='stream_opened', stream=event.stream_id, bidi=event.stream_id % 4 < 2, header_only=True)
+                emit(ev='reset', stream=event.stream_id, wire=event.error_code,
+                     code=W.code_from_wire(event.error_code), bytes=0)
+            else:
+                # Reset before the header arrived: no way to tell the session.
+                emit(ev='reset_unknown_stream', stream=event.stream_id, wire=event.error_code)
         if isinstance(event, StopSendingReceived) and event.stream_id in self.streams:
             st = self.streams[event.stream_id]
             st.tx_reset = True  # aioquic answers with RESET_STREAM, same code
