@@ -128,12 +128,7 @@ func (s *Session) runClient(u *url.URL, addr string, opts ConnectOptions) {
 		s.finishRefused(rsp.StatusCode, rsp.Status)
 		return
 	}
-	proto := ""
-	if v := rsp.Header.Values("Wt-Protocol"); len(v) > 0 {
-		if it, err := httpsfv.UnmarshalItem(v); err == nil {
-			proto, _ = it.Value.(string)
-		}
-	}
+	proto := parseWTProtocol(rsp.Header.Values("Wt-Protocol"))
 	s.mu.Lock()
 	if s.state == stClosed {
 		s.mu.Unlock()
@@ -146,6 +141,18 @@ func (s *Session) runClient(u *url.URL, addr string, opts ConnectOptions) {
 	s.mu.Unlock()
 	s.push(Event{Type: EvConnectAccepted, Protocol: proto})
 	s.run()
+}
+
+// parseWTProtocol reads the server's WT-Protocol response header: a
+// structured-field string item ("" when absent or anything else).
+func parseWTProtocol(vals []string) string {
+	proto := ""
+	if len(vals) > 0 {
+		if it, err := httpsfv.UnmarshalItem(vals); err == nil {
+			proto, _ = it.Value.(string)
+		}
+	}
+	return proto
 }
 
 // dialing is a connection being dialled that later connects to the same
@@ -255,7 +262,12 @@ func (wc *wtConn) waitShareable(ctx context.Context) bool {
 	case <-wc.qc.Context().Done():
 		return false
 	}
-	st := wc.h3cli.Settings()
+	return shareableSettings(wc.h3cli.Settings())
+}
+
+// shareableSettings: the server's SETTINGS allow several sessions on one
+// connection (WebTransport flow control and WT_MAX_SESSIONS > 1).
+func shareableSettings(st *http3.Settings) bool {
 	return peerFlowControl(st) && st.Other[settingWTMaxSessions] > 1
 }
 
@@ -292,7 +304,21 @@ func (wc *wtConn) checkServerSettings(ctx context.Context) error {
 	case <-wc.qc.Context().Done():
 		return errf(ErrNetwork, "connection closed: %v", context.Cause(wc.qc.Context()))
 	}
-	st := wc.h3cli.Settings()
+	missing := missingSettings(wc.h3cli.Settings())
+	if !wc.qc.ConnectionState().SupportsDatagrams.Remote {
+		missing = append(missing, "QUIC DATAGRAM")
+	}
+	if len(missing) > 0 {
+		return errf(ErrProtocol, "server lacks %s", strings.Join(missing, ", "))
+	}
+	wc.settingsOK.Store(true)
+	return nil
+}
+
+// missingSettings names what the server's SETTINGS lack for WebTransport
+// in a dialect we speak (picoquic: ENABLE_WEBTRANSPORT or WT_MAX_SESSIONS;
+// webtransport-go: WT_ENABLED).
+func missingSettings(st *http3.Settings) []string {
 	var missing []string
 	if !st.EnableDatagrams {
 		missing = append(missing, "H3_DATAGRAM")
@@ -303,12 +329,5 @@ func (wc *wtConn) checkServerSettings(ctx context.Context) error {
 	if st.Other[settingWTEnabled] == 0 && st.Other[settingEnableWebTransportDraft02] == 0 && st.Other[settingWTMaxSessions] == 0 {
 		missing = append(missing, "WebTransport")
 	}
-	if !wc.qc.ConnectionState().SupportsDatagrams.Remote {
-		missing = append(missing, "QUIC DATAGRAM")
-	}
-	if len(missing) > 0 {
-		return errf(ErrProtocol, "server lacks %s", strings.Join(missing, ", "))
-	}
-	wc.settingsOK.Store(true)
-	return nil
+	return missing
 }

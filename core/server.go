@@ -225,7 +225,7 @@ func (c *Context) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
-	if r.Proto != protocolWebTransport && r.Proto != protocolWTLegacyDraft {
+	if !webTransportProtocol(r.Proto) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
@@ -254,17 +254,7 @@ func (c *Context) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	req := &ConnectRequest{
-		Path: r.URL.Path, Query: r.URL.RawQuery, Authority: r.Host,
-		Origin: origin, Protocol: r.Proto,
-		Protocols: parseSFStringList(r.Header.Values("Wt-Available-Protocols")),
-	}
-	for name, vals := range r.Header {
-		for _, v := range vals {
-			req.HeaderNames = append(req.HeaderNames, strings.ToLower(name))
-			req.HeaderValues = append(req.HeaderValues, v)
-		}
-	}
+	req := newConnectRequest(r, origin)
 	s := newSession(c, false, entry.cb, entry.appCtx)
 	s.req = req
 	s.path = entry
@@ -318,6 +308,28 @@ func (c *Context) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.setCtrl(str)
 	s.run()
+}
+
+// webTransportProtocol: the extended CONNECT :protocol of draft-16
+// ("webtransport-h3") or of draft-02 as Chromium sends it ("webtransport").
+func webTransportProtocol(proto string) bool {
+	return proto == protocolWebTransport || proto == protocolWTLegacyDraft
+}
+
+// newConnectRequest is what the application learns from a CONNECT request.
+func newConnectRequest(r *http.Request, origin string) *ConnectRequest {
+	req := &ConnectRequest{
+		Path: r.URL.Path, Query: r.URL.RawQuery, Authority: r.Host,
+		Origin: origin, Protocol: r.Proto,
+		Protocols: parseSFStringList(r.Header.Values("Wt-Available-Protocols")),
+	}
+	for name, vals := range r.Header {
+		for _, v := range vals {
+			req.HeaderNames = append(req.HeaderNames, strings.ToLower(name))
+			req.HeaderValues = append(req.HeaderValues, v)
+		}
+	}
+	return req
 }
 
 type decision struct {

@@ -263,40 +263,68 @@ func (s *Session) readCapsules() {
 	defer close(s.ctrlEOF)
 	p := http3.NewCapsuleParser(s.ctrl)
 	for {
-		typ, r, err := p.Next()
+		c, err := nextCtrlCapsule(p)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				s.finishRemote(0, "") // FIN without a capsule: a clean close
+			} else if errors.Is(err, errMalformedClose) {
+				s.finishError(err.Error())
 			} else {
 				s.finishError("CONNECT stream: " + err.Error())
 			}
 			return
 		}
-		switch typ {
+		switch c.typ {
 		case capsuleCloseSession:
-			payload, err := io.ReadAll(io.LimitReader(r, 4+maxCloseReason))
-			_ = r.Discard()
-			if err != nil || len(payload) < 4 {
-				s.finishError("malformed CLOSE_WEBTRANSPORT_SESSION capsule")
-				return
-			}
-			code := uint32(payload[0])<<24 | uint32(payload[1])<<16 | uint32(payload[2])<<8 | uint32(payload[3])
-			s.finishRemote(code, string(payload[4:]))
+			s.finishRemote(c.code, c.reason)
 		case capsuleDrainSession:
-			_ = r.Discard()
 			if !s.ended() {
 				s.push(Event{Type: EvDrain})
 			}
 		case capsuleMaxData, capsuleMaxStreamsBidi, capsuleMaxStreamsUni:
-			v, err := readCapsuleVarint(r)
-			_ = r.Discard()
-			if err == nil {
-				s.fcUpdate(typ, v)
+			if c.valueOK {
+				s.fcUpdate(c.typ, c.value)
 			}
-		default:
-			_ = r.Discard()
 		}
 	}
+}
+
+// ctrlCapsule is one capsule of the CONNECT stream as readCapsules acts on it.
+type ctrlCapsule struct {
+	typ     http3.CapsuleType
+	code    uint32 // CLOSE_WEBTRANSPORT_SESSION
+	reason  string // CLOSE_WEBTRANSPORT_SESSION, at most maxCloseReason bytes
+	value   uint64 // WT_MAX_DATA, WT_MAX_STREAMS
+	valueOK bool   // value was read
+}
+
+var errMalformedClose = errors.New("malformed CLOSE_WEBTRANSPORT_SESSION capsule")
+
+// nextCtrlCapsule reads the next capsule and consumes all of it. Capsules of
+// other (unknown, GREASE) types are skipped: only their type is returned.
+func nextCtrlCapsule(p *http3.CapsuleParser) (ctrlCapsule, error) {
+	typ, r, err := p.Next()
+	if err != nil {
+		return ctrlCapsule{}, err
+	}
+	c := ctrlCapsule{typ: typ}
+	switch typ {
+	case capsuleCloseSession:
+		payload, err := io.ReadAll(io.LimitReader(r, 4+maxCloseReason))
+		_ = r.Discard()
+		if err != nil || len(payload) < 4 {
+			return c, errMalformedClose
+		}
+		c.code = uint32(payload[0])<<24 | uint32(payload[1])<<16 | uint32(payload[2])<<8 | uint32(payload[3])
+		c.reason = string(payload[4:])
+	case capsuleMaxData, capsuleMaxStreamsBidi, capsuleMaxStreamsUni:
+		v, err := readCapsuleVarint(r)
+		_ = r.Discard()
+		c.value, c.valueOK = v, err == nil
+	default:
+		_ = r.Discard()
+	}
+	return c, nil
 }
 
 func (s *Session) writeCtrl(b []byte) error {
