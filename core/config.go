@@ -77,6 +77,9 @@ func DefaultConfig() Config {
 	}
 }
 
+// maxSettingValue is the largest value an HTTP/3 SETTINGS varint carries.
+const maxSettingValue = 1<<62 - 1
+
 func (c *Config) validate() error {
 	switch {
 	case c.DispatchMode != DispatchThread && c.DispatchMode != DispatchPoll:
@@ -89,6 +92,9 @@ func (c *Config) validate() error {
 		return errf(ErrInvalidArg, "give the certificate as files or as PEM, not both")
 	case c.MaxSessions <= 0 || c.MaxIncomingBidi < 0 || c.MaxIncomingUni < 0 || c.MaxIncomingData < 0:
 		return errf(ErrInvalidArg, "limits must not be negative")
+	case uint64(c.MaxSessions) > maxSettingValue || c.MaxIncomingBidi > maxSettingValue || c.MaxIncomingUni > maxSettingValue || c.MaxIncomingData > maxSettingValue:
+		// They are sent as SETTINGS values: quic-go panics on a larger one.
+		return errf(ErrInvalidArg, "limits must be below 2^62")
 	case c.WWWDir != "" && !isDir(c.WWWDir):
 		return errf(ErrInvalidArg, "www_dir %q is not a directory", c.WWWDir)
 	case c.StreamSendBuffer <= 0 || c.RecvBufferBytes <= 0 || c.DatagramRecvQueue <= 0 || c.DatagramSendQueue <= 0 || c.EventQueueDepth <= 0:
