@@ -19,6 +19,9 @@ go test -race -count=1 ./...
 echo "== FIN on the last frame, normal build"
 go test -count=1 -run 'TestFinOnLastDataFrame' ./core/
 
+echo "== fuzz targets, short form (scripts/fuzz.sh --long for the long one)"
+scripts/fuzz.sh --short
+
 echo "== C build and CTest"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build
