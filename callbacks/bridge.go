@@ -74,7 +74,9 @@ static void gowt_free_request(gowt_connect_request *r) {
 import "C"
 
 import (
+	"net/http"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/gowt/gowt/core"
@@ -90,13 +92,28 @@ type Handle struct {
 	cur      []C.gowt_event    // the batch being delivered (delivering thread only)
 	requests []*C.gowt_connect_request
 	protos   map[string]*C.char // interned sub-protocol names
+	opts     Options
 }
+
+// Options are the C-API-level settings of a context that core does not see.
+type Options struct {
+	// DecisionTimeout: a CONNECT deferred by its callback and still
+	// undecided after this long is refused with 503.
+	DecisionTimeout time.Duration
+	// LegacyDefer: a CONNECT callback result of 1 also defers (the value of
+	// GOWT_CONNECT_DEFER in the 0.1.0 header), for programs built against it.
+	LegacyDefer bool
+}
+
+// coreDefer is core's internal "decide later" CONNECT result
+// (core.Session.connectResult); C's GOWT_CONNECT_DEFER maps to it.
+const coreDefer = 1
 
 var handles sync.Map // unsafe.Pointer -> *Handle
 
 // NewHandle creates a context whose callbacks are C functions.
-func NewHandle(cfg core.Config) (*Handle, error) {
-	h := &Handle{protos: map[string]*C.char{}, mem: C.gowt_batch_new()}
+func NewHandle(cfg core.Config, opts Options) (*Handle, error) {
+	h := &Handle{protos: map[string]*C.char{}, mem: C.gowt_batch_new(), opts: opts}
 	if h.mem == nil {
 		return nil, &core.Error{Code: core.ErrInternal, Msg: "out of memory"}
 	}
@@ -199,12 +216,35 @@ func (h *Handle) Deliver(c *core.Context, b *core.Batch) {
 	C.gowt_run_batch((*C.gowt_ctx)(h.Ptr), m, C.int(n))
 	h.cur = nil
 	for i := 0; i < n; i++ {
-		b.Results[i] = int32(m.results[i])
+		r := int32(m.results[i])
+		if b.Events[i].Type == core.EvConnect {
+			r = h.connectResult(b.Events[i].Sess, r)
+		}
+		b.Results[i] = r
 	}
 	for _, r := range h.requests {
 		C.gowt_free_request(r)
 	}
 	h.requests = h.requests[:0]
+}
+
+// connectResult maps a C CONNECT callback result to core's: the C value of
+// "defer" to core's (and a timer that refuses with 503 when no decision
+// came in time); 1, which is no HTTP status, to 500.
+func (h *Handle) connectResult(s *core.Session, r int32) int32 {
+	switch {
+	case r == C.GOWT_CONNECT_DEFER || (r == 1 && h.opts.LegacyDefer):
+		time.AfterFunc(h.opts.DecisionTimeout, func() {
+			defer func() { _ = recover() }() // never crash the host
+			// GOWT_ERR_STATE when the application decided (or the session
+			// ended) in time: nothing to do then.
+			_ = s.Refuse(http.StatusServiceUnavailable)
+		})
+		return coreDefer
+	case r == coreDefer:
+		return http.StatusInternalServerError
+	}
+	return r
 }
 
 func (h *Handle) proto(p string) *C.char {

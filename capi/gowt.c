@@ -1,7 +1,10 @@
 /* Public entry points of libgowt: the exact prototypes of include/gowt.h,
  * forwarding to the Go exports (gowtgo_*), whose cgo-generated prototypes
  * cannot carry const qualifiers. */
+#include <string.h>
+
 #include "gowt.h"
+#include "internal.h"
 #include "_cgo_export.h"
 
 #define GOWT_STR2(x) #x
@@ -14,9 +17,53 @@ int gowt_version_number(void) { return GOWT_VERSION_NUMBER; }
 const char *gowt_strerror(int err) { return gowtgo_strerror(err); }
 const char *gowt_event_name(int type) { return gowtgo_event_name(type); }
 
-void gowt_config_init(gowt_config *cfg) { gowtgo_config_init(cfg); }
-void gowt_path_options_init(gowt_path_options *o) { gowtgo_path_options_init(o); }
-void gowt_connect_options_init(gowt_connect_options *o) { gowtgo_connect_options_init(o); }
+/* ---- the calling thread's last error message (gowt_last_error) ---- */
+
+enum { GOWT_THREAD_ERR_CAP = 1024 };
+static __thread char gowt_thread_err[GOWT_THREAD_ERR_CAP];
+static __thread size_t gowt_thread_err_len;
+
+void gowtc_set_thread_error(const char *msg, size_t len) {
+    if (len > GOWT_THREAD_ERR_CAP - 1) len = GOWT_THREAD_ERR_CAP - 1;
+    if (len) memcpy(gowt_thread_err, msg, len);
+    gowt_thread_err[len] = 0;
+    gowt_thread_err_len = len;
+}
+
+int gowt_last_error(char *buf, size_t len) {
+    if (!buf || len == 0) return GOWT_ERR_INVALID_ARG;
+    size_t n = gowt_thread_err_len;
+    size_t k = n < len - 1 ? n : len - 1;
+    memcpy(buf, gowt_thread_err, k);
+    buf[k] = 0;
+    return k < n ? GOWT_ERR_RANGE : (int)n;
+}
+
+/* ---- sized structs: init ---- */
+
+int gowt_config_init_sized(gowt_config *cfg, size_t size) {
+    return gowtgo_init_struct(GOWT_SIZED_CONFIG, cfg, size, 0);
+}
+int gowt_path_options_init_sized(gowt_path_options *o, size_t size) {
+    return gowtgo_init_struct(GOWT_SIZED_PATH_OPTIONS, o, size, 0);
+}
+int gowt_connect_options_init_sized(gowt_connect_options *o, size_t size) {
+    return gowtgo_init_struct(GOWT_SIZED_CONNECT_OPTIONS, o, size, 0);
+}
+
+/* The 0.1.0 entry points, kept for programs built against that header
+ * (which called them directly; the header now maps these names to the
+ * *_sized functions). Their callers' structs have the 0.1.0 layout. */
+void(gowt_config_init)(gowt_config *cfg);
+void(gowt_path_options_init)(gowt_path_options *o);
+void(gowt_connect_options_init)(gowt_connect_options *o);
+void(gowt_config_init)(gowt_config *cfg) { (void)gowtgo_init_struct(GOWT_SIZED_CONFIG, cfg, 0, 1); }
+void(gowt_path_options_init)(gowt_path_options *o) {
+    (void)gowtgo_init_struct(GOWT_SIZED_PATH_OPTIONS, o, 0, 1);
+}
+void(gowt_connect_options_init)(gowt_connect_options *o) {
+    (void)gowtgo_init_struct(GOWT_SIZED_CONNECT_OPTIONS, o, 0, 1);
+}
 
 int gowt_ctx_create(const gowt_config *cfg, gowt_ctx **out) {
     return gowtgo_ctx_create((gowt_config *)cfg, out);
@@ -29,6 +76,7 @@ int gowt_ctx_get_fd(gowt_ctx *ctx, int *fd) { return gowtgo_ctx_get_fd(ctx, fd);
 int gowt_ctx_process_events(gowt_ctx *ctx, int max_events) {
     return gowtgo_ctx_process_events(ctx, max_events);
 }
+int gowt_ctx_wait(gowt_ctx *ctx, int timeout_ms) { return gowtgo_ctx_wait(ctx, timeout_ms); }
 int gowt_ctx_cert_hash(gowt_ctx *ctx, uint8_t out[32]) { return gowtgo_ctx_cert_hash(ctx, out); }
 
 int gowt_server_listen(gowt_ctx *ctx, const char *host, uint16_t port, uint16_t *bound_port) {

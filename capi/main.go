@@ -10,10 +10,12 @@ package main
 #include <stdlib.h>
 #include <string.h>
 #include "gowt.h"
+#include "internal.h"
 */
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -22,12 +24,30 @@ import (
 
 	"github.com/gowt/gowt/callbacks"
 	"github.com/gowt/gowt/core"
+	"golang.org/x/sys/unix"
 )
 
 func main() {}
 
+var libVersion = fmt.Sprintf("libgowt %d.%d.%d", C.GOWT_VERSION_MAJOR, C.GOWT_VERSION_MINOR, C.GOWT_VERSION_PATCH)
+
 // ---------------------------------------------------------------------------
 // Plumbing shared by every export
+
+// fail records err as the last error message of the calling thread and,
+// when h is not nil, of h's context; it returns err's code.
+func fail(h *callbacks.Handle, err error) C.int {
+	msg := err.Error()
+	if h != nil {
+		h.Ctx.SetLastError(msg)
+	}
+	C.gowtc_set_thread_error((*C.char)(unsafe.Pointer(unsafe.StringData(msg))), C.size_t(len(msg)))
+	return C.int(core.CodeOf(err))
+}
+
+func errNoCtx(ctxp *C.gowt_ctx) error {
+	return &core.Error{Code: core.ErrNotFound, Msg: fmt.Sprintf("gowt_ctx %p is unknown or destroyed", unsafe.Pointer(ctxp))}
+}
 
 // guard runs f for a known context: it recovers panics (a panic must never
 // reach the host), maps errors to codes and records the last error message.
@@ -35,19 +55,15 @@ func guard(ctxp *C.gowt_ctx, f func(h *callbacks.Handle) error) (ret C.int) {
 	var h *callbacks.Handle
 	defer func() {
 		if r := recover(); r != nil {
-			if h != nil {
-				h.Ctx.SetLastError(fmt.Sprintf("internal error: %v", r))
-			}
-			ret = C.int(core.ErrInternal)
+			ret = fail(h, errInternal(fmt.Sprintf("internal error: %v", r)))
 		}
 	}()
 	h = callbacks.Lookup(unsafe.Pointer(ctxp))
 	if h == nil {
-		return C.int(core.ErrNotFound)
+		return fail(nil, errNoCtx(ctxp))
 	}
 	if err := f(h); err != nil {
-		h.Ctx.SetLastError(err.Error())
-		return C.int(core.CodeOf(err))
+		return fail(h, err)
 	}
 	return 0
 }
@@ -55,13 +71,15 @@ func guard(ctxp *C.gowt_ctx, f func(h *callbacks.Handle) error) (ret C.int) {
 // protect recovers panics of exports that have no context.
 func protect(ret *C.int) {
 	if r := recover(); r != nil {
-		*ret = C.int(core.ErrInternal)
+		*ret = fail(nil, errInternal(fmt.Sprintf("internal error: %v", r)))
 	}
 }
 
 func errArg(format string, a ...any) error {
 	return &core.Error{Code: core.ErrInvalidArg, Msg: fmt.Sprintf(format, a...)}
 }
+
+func errInternal(msg string) error { return &core.Error{Code: core.ErrInternal, Msg: msg} }
 
 func session(h *callbacks.Handle, s C.gowt_session_t) (*core.Session, error) {
 	return h.Ctx.Session(uint64(s))
@@ -127,15 +145,46 @@ func gowtgo_event_name(t C.int) *C.char { return static(core.EventType(t).String
 // ---------------------------------------------------------------------------
 // Configuration
 
-//export gowtgo_config_init
-func gowtgo_config_init(cfg *C.gowt_config) {
-	defer func() { _ = recover() }()
-	if cfg == nil {
-		return
+// defaultDecisionTimeout is connect_decision_timeout_ms's default.
+const defaultDecisionTimeout = 10 * time.Second
+
+// gowtgo_init_struct fills a sized struct with defaults (the
+// gowt_*_init_sized functions). legacy: the 0.1.0 symbols (gowt_config_init
+// & co.), called only by programs built against the 0.1.0 header, whose
+// structs are (at least) the 0.1.0 layout.
+//
+//export gowtgo_init_struct
+func gowtgo_init_struct(kind C.int, p unsafe.Pointer, size C.size_t, legacy C.int) (ret C.int) {
+	defer protect(&ret)
+	var l *layout
+	var src unsafe.Pointer
+	switch kind {
+	case C.GOWT_SIZED_CONFIG:
+		var cfg C.gowt_config
+		defaultConfig(&cfg)
+		l, src = configLayout, unsafe.Pointer(&cfg)
+	case C.GOWT_SIZED_PATH_OPTIONS:
+		var o C.gowt_path_options
+		l, src = pathOptionsLayout, unsafe.Pointer(&o)
+	case C.GOWT_SIZED_CONNECT_OPTIONS:
+		var o C.gowt_connect_options
+		l, src = connectOptionsLayout, unsafe.Pointer(&o)
+	default:
+		return fail(nil, errInternal("unknown sized struct"))
 	}
+	n := uintptr(size)
+	if legacy != 0 {
+		n = l.min
+	}
+	if err := l.init(p, n, src); err != nil {
+		return fail(nil, err)
+	}
+	return 0
+}
+
+// defaultConfig sets the documented defaults of gowt_config_init.
+func defaultConfig(cfg *C.gowt_config) {
 	d := core.DefaultConfig()
-	*cfg = C.gowt_config{}
-	cfg.struct_size = C.uint32_t(C.sizeof_gowt_config)
 	cfg.dispatch_mode = C.int(d.DispatchMode)
 	cfg.idle_timeout_ms = C.uint32_t(d.IdleTimeout / time.Millisecond)
 	cfg.handshake_timeout_ms = C.uint32_t(d.HandshakeTimeout / time.Millisecond)
@@ -147,16 +196,27 @@ func gowtgo_config_init(cfg *C.gowt_config) {
 	cfg.datagram_recv_queue = C.uint32_t(d.DatagramRecvQueue)
 	cfg.datagram_send_queue = C.uint32_t(d.DatagramSendQueue)
 	cfg.event_queue_depth = C.uint32_t(d.EventQueueDepth)
+	cfg.connect_decision_timeout_ms = C.uint32_t(defaultDecisionTimeout / time.Millisecond)
 }
 
-func goConfig(cfg *C.gowt_config) (core.Config, error) {
+// goConfig converts a library-sized copy of the caller's config (fields the
+// caller does not have are zero: defaults) into core's config and the
+// bridge's options.
+func goConfig(cfg *C.gowt_config) (core.Config, callbacks.Options, error) {
 	c := core.DefaultConfig()
-	if cfg == nil {
-		return c, nil
+	o := callbacks.Options{DecisionTimeout: defaultDecisionTimeout}
+	if cfg.connect_decision_timeout_ms != 0 {
+		o.DecisionTimeout = ms(cfg.connect_decision_timeout_ms)
 	}
-	if cfg.struct_size < C.uint32_t(C.sizeof_gowt_config) {
-		return c, errArg("gowt_config.struct_size is %d: call gowt_config_init first", cfg.struct_size)
-	}
+	// A config of the 0.1.0 layout comes from a program built against the
+	// 0.1.0 header, where GOWT_CONNECT_DEFER was 1.
+	o.LegacyDefer = !has(uint32(cfg.struct_size), unsafe.Offsetof(cfg.connect_decision_timeout_ms),
+		unsafe.Sizeof(cfg.connect_decision_timeout_ms))
+	c, err := goCoreConfig(cfg, c)
+	return c, o, err
+}
+
+func goCoreConfig(cfg *C.gowt_config, c core.Config) (core.Config, error) {
 	if cfg.pinned_cert_hash_count > 0 && cfg.pinned_cert_hashes == nil {
 		return c, errArg("pinned_cert_hashes is NULL but pinned_cert_hash_count is %d", cfg.pinned_cert_hash_count)
 	}
@@ -230,16 +290,24 @@ func goConfig(cfg *C.gowt_config) (core.Config, error) {
 func gowtgo_ctx_create(cfg *C.gowt_config, out **C.gowt_ctx) (ret C.int) {
 	defer protect(&ret)
 	if out == nil {
-		return C.int(core.ErrInvalidArg)
+		return fail(nil, errArg("gowt_ctx_create: out is NULL"))
 	}
 	*out = nil
-	c, err := goConfig(cfg)
-	if err != nil {
-		return C.int(core.CodeOf(err))
+	c, o := core.DefaultConfig(), callbacks.Options{DecisionTimeout: defaultDecisionTimeout}
+	if cfg != nil {
+		p, err := configLayout.read(unsafe.Pointer(cfg))
+		if err != nil {
+			return fail(nil, err)
+		}
+		c, o, err = goConfig((*C.gowt_config)(p))
+		C.free(p)
+		if err != nil {
+			return fail(nil, err)
+		}
 	}
-	h, err := callbacks.NewHandle(c)
+	h, err := callbacks.NewHandle(c, o)
 	if err != nil {
-		return C.int(core.CodeOf(err))
+		return fail(nil, err)
 	}
 	*out = (*C.gowt_ctx)(h.Ptr)
 	return 0
@@ -262,9 +330,9 @@ func gowtgo_ctx_last_error(ctxp *C.gowt_ctx, buf *C.char, n C.size_t) (ret C.int
 	h := callbacks.Lookup(unsafe.Pointer(ctxp))
 	switch {
 	case h == nil:
-		return C.int(core.ErrNotFound)
+		return fail(nil, errNoCtx(ctxp))
 	case buf == nil || n == 0:
-		return C.int(core.ErrInvalidArg)
+		return fail(nil, errArg("gowt_ctx_last_error: buf is NULL or len is 0"))
 	}
 	msg := h.Ctx.LastError()
 	dst := unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(n))
@@ -304,6 +372,62 @@ func gowtgo_ctx_process_events(ctxp *C.gowt_ctx, max C.int) C.int {
 	return C.int(n)
 }
 
+//export gowtgo_ctx_wait
+func gowtgo_ctx_wait(ctxp *C.gowt_ctx, timeout C.int) C.int {
+	ready := 0
+	ret := guard(ctxp, func(h *callbacks.Handle) error {
+		if timeout < -1 {
+			return errArg("timeout_ms is %d: -1 (no limit) or >= 0", timeout)
+		}
+		if h.Ctx.InCallback() {
+			return &core.Error{Code: core.ErrBusy, Msg: "gowt_ctx_wait called from inside a callback of the same context"}
+		}
+		fd, err := h.Ctx.PollFD()
+		if err != nil {
+			return err
+		}
+		var end time.Time
+		if timeout >= 0 {
+			end = time.Now().Add(time.Duration(timeout) * time.Millisecond)
+		}
+		for {
+			if h.Ctx.Pending() > 0 {
+				ready = 1
+				return nil
+			}
+			wait := -1
+			if timeout >= 0 {
+				left := time.Until(end)
+				if left < 0 {
+					left = 0
+				}
+				wait = int((left + time.Millisecond - 1) / time.Millisecond)
+			}
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, err := unix.Poll(fds, wait)
+			switch {
+			case errors.Is(err, unix.EINTR):
+				continue // signals (the Go runtime's too) do not end the wait
+			case err != nil:
+				return errInternal("poll: " + err.Error())
+			case n == 0:
+				if timeout >= 0 && time.Until(end) <= 0 {
+					return nil // timed out
+				}
+			case fds[0].Revents&unix.POLLNVAL != 0:
+				return &core.Error{Code: core.ErrClosed, Msg: "context destroyed while waiting"}
+			default:
+				ready = 1
+				return nil
+			}
+		}
+	})
+	if ret != 0 {
+		return ret
+	}
+	return C.int(ready)
+}
+
 //export gowtgo_ctx_cert_hash
 func gowtgo_ctx_cert_hash(ctxp *C.gowt_ctx, out *C.uint8_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
@@ -336,24 +460,20 @@ func gowtgo_server_listen(ctxp *C.gowt_ctx, host *C.char, port C.uint16_t, bound
 	})
 }
 
-//export gowtgo_path_options_init
-func gowtgo_path_options_init(o *C.gowt_path_options) {
-	if o != nil {
-		*o = C.gowt_path_options{struct_size: C.uint32_t(C.sizeof_gowt_path_options)}
-	}
-}
-
 //export gowtgo_server_register
-func gowtgo_server_register(ctxp *C.gowt_ctx, path *C.char, cb C.gowt_session_cb, app unsafe.Pointer, o *C.gowt_path_options) C.int {
+func gowtgo_server_register(ctxp *C.gowt_ctx, path *C.char, cb C.gowt_session_cb, app unsafe.Pointer, op *C.gowt_path_options) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if path == nil || cb == nil {
 			return errArg("path and callback must not be NULL")
 		}
 		var opts core.PathOptions
-		if o != nil {
-			if o.struct_size < C.uint32_t(C.sizeof_gowt_path_options) {
-				return errArg("gowt_path_options.struct_size: call gowt_path_options_init first")
+		if op != nil {
+			p, err := pathOptionsLayout.read(unsafe.Pointer(op))
+			if err != nil {
+				return err
 			}
+			defer C.free(p)
+			o := (*C.gowt_path_options)(p)
 			if o.allowed_origins != nil {
 				opts.AllowedOrigins = splitList(o.allowed_origins)
 			}
@@ -376,13 +496,6 @@ func gowtgo_server_unregister(ctxp *C.gowt_ctx, path *C.char) C.int {
 // ---------------------------------------------------------------------------
 // Client
 
-//export gowtgo_connect_options_init
-func gowtgo_connect_options_init(o *C.gowt_connect_options) {
-	if o != nil {
-		*o = C.gowt_connect_options{struct_size: C.uint32_t(C.sizeof_gowt_connect_options)}
-	}
-}
-
 func cStrings(arr **C.char, n C.size_t) ([]string, error) {
 	if n == 0 {
 		return nil, nil
@@ -401,17 +514,19 @@ func cStrings(arr **C.char, n C.size_t) ([]string, error) {
 }
 
 //export gowtgo_connect
-func gowtgo_connect(ctxp *C.gowt_ctx, url *C.char, o *C.gowt_connect_options, cb C.gowt_session_cb, app unsafe.Pointer, out *C.gowt_session_t) C.int {
+func gowtgo_connect(ctxp *C.gowt_ctx, url *C.char, op *C.gowt_connect_options, cb C.gowt_session_cb, app unsafe.Pointer, out *C.gowt_session_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if url == nil || cb == nil || out == nil {
 			return errArg("url, callback and out must not be NULL")
 		}
 		var opts core.ConnectOptions
-		if o != nil {
-			if o.struct_size < C.uint32_t(C.sizeof_gowt_connect_options) {
-				return errArg("gowt_connect_options.struct_size: call gowt_connect_options_init first")
+		if op != nil {
+			p, err := connectOptionsLayout.read(unsafe.Pointer(op))
+			if err != nil {
+				return err
 			}
-			var err error
+			defer C.free(p)
+			o := (*C.gowt_connect_options)(p)
 			opts.Protocols = splitList(o.protocols)
 			if opts.HeaderNames, err = cStrings((**C.char)(unsafe.Pointer(o.header_names)), o.header_count); err != nil {
 				return err
@@ -517,15 +632,19 @@ func gowtgo_session_get_id(ctxp *C.gowt_ctx, s C.gowt_session_t, id *C.uint64_t)
 }
 
 //export gowtgo_session_get_info
-func gowtgo_session_get_info(ctxp *C.gowt_ctx, s C.gowt_session_t, info *C.gowt_session_info) C.int {
+func gowtgo_session_get_info(ctxp *C.gowt_ctx, s C.gowt_session_t, out *C.gowt_session_info) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
-		if info == nil || info.struct_size < C.uint32_t(C.sizeof_gowt_session_info) {
-			return errArg("info is NULL or its struct_size is not sizeof(gowt_session_info)")
+		if out == nil {
+			return errArg("info is NULL")
+		}
+		if err := sessionInfoLayout.checkSize(uintptr(out.struct_size)); err != nil {
+			return err
 		}
 		sess, err := session(h, s)
 		if err != nil {
 			return err
 		}
+		var info C.gowt_session_info
 		info.session_id = C.uint64_t(sess.WireID())
 		info.max_datagram_size = C.size_t(sess.MaxDatagram())
 		info.datagrams_sent = C.uint64_t(sess.DatagramsSent.Load())
@@ -539,6 +658,7 @@ func gowtgo_session_get_info(ctxp *C.gowt_ctx, s C.gowt_session_t, info *C.gowt_
 			info.flow_control = 1
 		}
 		info.shared_connection = info.flow_control
+		sessionInfoLayout.write(unsafe.Pointer(out), unsafe.Pointer(&info))
 		return nil
 	})
 }

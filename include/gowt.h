@@ -61,9 +61,49 @@
  * ERRORS
  * ---------------------------------------------------------------------------
  * Functions return 0 (GOWT_OK) or a negative gowt_error. gowt_strerror() names
- * a code; gowt_ctx_last_error() gives the last error message of a context.
- * Every function recovers from internal failures and returns
- * GOWT_ERR_INTERNAL instead of crashing the host.
+ * a code. A failing call leaves a message for the calling thread
+ * (gowt_last_error()) and, when it names a known context, for that context
+ * (gowt_ctx_last_error()). Every function recovers from internal failures
+ * and returns GOWT_ERR_INTERNAL instead of crashing the host.
+ *
+ * ---------------------------------------------------------------------------
+ * ABI: SONAME AND GROWING STRUCTS
+ * ---------------------------------------------------------------------------
+ * The library is libgowt.so.0 (soname); a program built against this header
+ * or an older 0.x one runs with any later 0.x library. Only gowt_* symbols
+ * are exported. Enum values and #define values are frozen (new ones are
+ * appended); functions are only added.
+ *
+ * Structs that carry a size (gowt_config, gowt_path_options,
+ * gowt_connect_options, gowt_session_info) begin with uint32_t struct_size
+ * and only ever grow at the end. One rule holds for all of them:
+ *  - struct_size is the size of the struct as the caller compiled it. The
+ *    init macros (gowt_config_init(), gowt_path_options_init(),
+ *    gowt_connect_options_init()) pass sizeof for you; for output structs
+ *    (gowt_session_info) set it yourself: info.struct_size = sizeof info.
+ *  - Accepted sizes: from the end of the struct's 0.1.0 layout (its first
+ *    released one; each struct names its last 0.1.0 field) up to
+ *    GOWT_STRUCT_SIZE_MAX. Others give GOWT_ERR_INVALID_ARG and a message.
+ *  - The library never reads or writes beyond the caller's struct_size.
+ *  - Init: every byte up to struct_size is written: the fields the library
+ *    knows get their defaults, all other bytes (padding, fields of a newer
+ *    header) zero; struct_size is set to the caller's size.
+ *  - Input (gowt_ctx_create, gowt_server_register, gowt_connect): fields
+ *    beyond the caller's size take their defaults. Every field appended
+ *    after 0.1.0 means "default" when it is 0. The caller's bytes beyond
+ *    the library's own sizeof, and reserved* fields, must be zero: a
+ *    non-zero one (a field of a newer header that this library cannot
+ *    honour) fails the call with GOWT_ERR_INVALID_ARG instead of being
+ *    ignored. Padding inside the library's struct is never looked at.
+ *  - Output (gowt_session_get_info): the library fills its own fields up to
+ *    the caller's size, zeroes the rest of the caller's struct, and sets
+ *    struct_size to the number of bytes it filled; GOWT_HAS_FIELD() tells
+ *    whether a given field was filled.
+ * Library-owned structs (gowt_event, gowt_connect_request) grow at the end
+ * too; only read them through the pointers the library gives.
+ * For maintainers: append fields at the end, never into padding; after the
+ * 0.1.0 part a sized struct has no implicit padding (fill it with
+ * uint32_t reservedN, "must be 0", which a later 32-bit field replaces).
  *
  * Process notes (facts of the Go runtime inside): one runtime per process;
  * do not fork() without exec() after loading the library; host signal
@@ -84,13 +124,13 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define GOWT_VERSION_MAJOR 0
-#define GOWT_VERSION_MINOR 1
+#define GOWT_VERSION_MINOR 2
 #define GOWT_VERSION_PATCH 0
 /** Version as one number: major * 10000 + minor * 100 + patch. */
 #define GOWT_VERSION_NUMBER \
     (GOWT_VERSION_MAJOR * 10000 + GOWT_VERSION_MINOR * 100 + GOWT_VERSION_PATCH)
 
-/** Version string of the loaded library ("0.1.0"). Static storage; never free.
+/** Version string of the loaded library ("0.2.0"). Static storage; never free.
  *  Any thread. */
 const char *gowt_version(void);
 
@@ -125,6 +165,18 @@ typedef enum gowt_error {
  *  Never NULL; unknown codes give "unknown error". Any thread. */
 const char *gowt_strerror(int err);
 
+/**
+ * Copy the calling thread's last error message (NUL-terminated) into buf:
+ * the message of the last call made on this thread that returned an error,
+ * whatever context it named (or none: gowt_ctx_create, the init functions).
+ * Successful calls leave it unchanged, like errno; "" when no call failed
+ * on this thread yet. Messages longer than 1023 bytes are truncated.
+ * Returns the message length (>= 0), GOWT_ERR_RANGE if len is too small (buf
+ * gets a truncated message), GOWT_ERR_INVALID_ARG (buf NULL or len 0).
+ * Any thread; this call itself never changes the message.
+ */
+int gowt_last_error(char *buf, size_t len);
+
 /* ------------------------------------------------------------------------ */
 /* Handles                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -139,6 +191,19 @@ typedef uint64_t gowt_session_t;
 #define GOWT_NO_ID UINT64_MAX
 
 /* ------------------------------------------------------------------------ */
+/* Sized structs (see "ABI" at the top)                                     */
+/* ------------------------------------------------------------------------ */
+
+/** Largest struct_size the library accepts (a guard against garbage). */
+#define GOWT_STRUCT_SIZE_MAX 4096
+
+/** 1 if the sized struct *p (of type `type`) covers `field`: after an
+ *  output call, whether the library filled it; before an input call,
+ *  whether the caller's struct_size includes it. */
+#define GOWT_HAS_FIELD(p, type, field) \
+    ((size_t)(p)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* ------------------------------------------------------------------------ */
 /* Configuration                                                            */
 /* ------------------------------------------------------------------------ */
 
@@ -150,8 +215,9 @@ typedef enum gowt_dispatch_mode {
 
 /**
  * Context configuration. ALWAYS initialise with gowt_config_init(), then set
- * the fields you need: fields are only ever appended, and struct_size tells
- * the library which fields your code knows about.
+ * the fields you need. A sized struct (see "ABI" at the top): fields are
+ * only ever appended, and struct_size tells the library which fields your
+ * code knows about. The 0.1.0 layout ends with www_dir.
  * All strings and buffers are copied by gowt_ctx_create(); the caller keeps
  * ownership. NULL / 0 means "default" unless stated otherwise.
  */
@@ -209,11 +275,30 @@ typedef struct gowt_config {
     /* --- Plain HTTP/3. --- */
     const char *www_dir;      /* serve GET/HEAD requests from files here
                                * (NULL: non-CONNECT requests get 404) */
+    /* ---- end of the 0.1.0 layout; appended fields: 0 means default ---- */
+
+    /* --- Since 0.2.0. --- */
+    /* A CONNECT deferred with GOWT_CONNECT_DEFER and not decided within this
+     * time is refused with 503 (and the session ends: CLOSE is not
+     * delivered, DEREGISTER is). 0: default 10000. */
+    uint32_t connect_decision_timeout_ms;
+    uint32_t reserved0; /* must be 0 */
 } gowt_config;
 
-/** Fill *cfg with defaults and set struct_size. Must be called before use.
- *  Does nothing if cfg is NULL. Any thread. */
-void gowt_config_init(gowt_config *cfg);
+/**
+ * Fill the first `size` bytes of *cfg: defaults for the fields this library
+ * knows, zero for the rest; struct_size = size. Call it through the
+ * gowt_config_init() macro, which passes sizeof *cfg.
+ * Returns GOWT_OK, GOWT_ERR_INVALID_ARG (cfg NULL, or size outside the
+ * accepted range: see "ABI"; nothing is written then). Any thread.
+ */
+int gowt_config_init_sized(gowt_config *cfg, size_t size);
+
+/** Fill *cfg with defaults (see gowt_config_init_sized). cfg must be a
+ *  gowt_config pointer (a plain NULL literal does not compile; call
+ *  gowt_config_init_sized for that). Evaluates to gowt_config_init_sized's
+ *  return value. */
+#define gowt_config_init(cfg) gowt_config_init_sized((cfg), sizeof *(cfg))
 
 /* ------------------------------------------------------------------------ */
 /* Events                                                                   */
@@ -302,23 +387,34 @@ typedef struct gowt_event {
  *                       callback with gowt_session_accept / _refuse;
  *   400..599         -> refuse with that HTTP status;
  *   GOWT_CONNECT_DEFER -> decide later with gowt_session_accept / _refuse
- *                       (from any thread);
- *   anything else    -> refuse with 500.
+ *                       (from any thread) within the config's
+ *                       connect_decision_timeout_ms; after it the library
+ *                       refuses with 503 (a later accept / refuse returns
+ *                       GOWT_ERR_STATE);
+ *   anything else    -> refuse with 500 (1, -1, any error code...).
  * Return 0 for every other event, including unknown types.
  */
 typedef int (*gowt_session_cb)(gowt_ctx *ctx, const gowt_event *ev, void *app_ctx);
 
-#define GOWT_CONNECT_DEFER 1
+/** CONNECT callback result "decide later". 0.1.0 used 1, which a callback
+ *  returning 1 for "error" hit by accident; since 0.2.0 it is this value,
+ *  and 1 refuses with 500. Compatibility: a context created with a
+ *  gowt_config of the 0.1.0 layout (a program built against 0.1.0) still
+ *  defers on 1 (subject to the default decision timeout). */
+#define GOWT_CONNECT_DEFER 0x44454652 /* "DEFR" */
 
 /* ------------------------------------------------------------------------ */
 /* Context                                                                  */
 /* ------------------------------------------------------------------------ */
 
 /**
- * Create a context. cfg may be NULL (all defaults). On success *out is set.
- * Returns GOWT_OK, GOWT_ERR_INVALID_ARG (out NULL, bad config or struct_size),
- * GOWT_ERR_TLS (certificate/key/CA unreadable or mismatched), GOWT_ERR_INTERNAL.
- * Any thread.
+ * Create a context. cfg may be NULL (all defaults); it is only read during
+ * the call. On success *out is set (else *out is NULL when out is not).
+ * There is no context yet to hold an error message: read it with
+ * gowt_last_error(). Returns GOWT_OK, GOWT_ERR_INVALID_ARG (out NULL, bad
+ * config value, struct_size out of range, or a non-zero field this library
+ * does not know), GOWT_ERR_TLS (certificate/key/CA unreadable or
+ * mismatched), GOWT_ERR_INTERNAL. Any thread.
  */
 int gowt_ctx_create(const gowt_config *cfg, gowt_ctx **out);
 
@@ -337,7 +433,8 @@ int gowt_ctx_destroy(gowt_ctx *ctx);
  * Copy the last error message of this context (NUL-terminated) into buf.
  * Returns the message length (>= 0), GOWT_ERR_RANGE if len is too small (buf
  * gets a truncated message), GOWT_ERR_INVALID_ARG, GOWT_ERR_NOT_FOUND.
- * Messages are per context; with several threads it is the last one set.
+ * Messages are per context; with several threads it is the last one set by
+ * any of them (gowt_last_error() gives the calling thread's own).
  */
 int gowt_ctx_last_error(gowt_ctx *ctx, char *buf, size_t len);
 
@@ -356,6 +453,20 @@ int gowt_ctx_get_fd(gowt_ctx *ctx, int *fd);
  * GOWT_ERR_NOT_FOUND.
  */
 int gowt_ctx_process_events(gowt_ctx *ctx, int max_events);
+
+/**
+ * POLL mode, for programs without an event loop: block the calling thread
+ * until events are pending or timeout_ms milliseconds passed (-1: no limit,
+ * 0: just check), then return; deliver them with gowt_ctx_process_events().
+ * Signals do not end the wait early. Do not destroy the context while
+ * another thread waits in it.
+ * Returns 1 (events pending), 0 (timed out), GOWT_ERR_BUSY (called from
+ * inside one of this context's callbacks, where waiting could never end),
+ * GOWT_ERR_STATE (THREAD mode), GOWT_ERR_INVALID_ARG (timeout_ms < -1),
+ * GOWT_ERR_CLOSED (context being destroyed), GOWT_ERR_NOT_FOUND.
+ * Any thread.
+ */
+int gowt_ctx_wait(gowt_ctx *ctx, int timeout_ms);
 
 /**
  * SHA-256 of the server certificate's DER (what browsers pass in
@@ -378,7 +489,8 @@ int gowt_ctx_cert_hash(gowt_ctx *ctx, uint8_t out[32]);
 int gowt_server_listen(gowt_ctx *ctx, const char *host, uint16_t port,
                        uint16_t *bound_port);
 
-/** Options of a registered path. Initialise with gowt_path_options_init(). */
+/** Options of a registered path. Initialise with gowt_path_options_init().
+ *  A sized struct (see "ABI"); the 0.1.0 layout ends with protocols. */
 typedef struct gowt_path_options {
     uint32_t struct_size;
     /* Comma-separated allowed Origin values ("http://127.0.0.1:8080,..."),
@@ -391,15 +503,20 @@ typedef struct gowt_path_options {
     const char *protocols;
 } gowt_path_options;
 
-/** Fill *opts with defaults and set struct_size. Does nothing on NULL. */
-void gowt_path_options_init(gowt_path_options *opts);
+/** Fill the first `size` bytes of *opts with defaults (zeros) and set
+ *  struct_size = size; call it through gowt_path_options_init(), which
+ *  passes sizeof *opts. Returns GOWT_OK, GOWT_ERR_INVALID_ARG (opts NULL or
+ *  size out of range; nothing written). Any thread. */
+int gowt_path_options_init_sized(gowt_path_options *opts, size_t size);
+#define gowt_path_options_init(opts) gowt_path_options_init_sized((opts), sizeof *(opts))
 
 /**
  * Register a path: "/exact" matches "/exact" and "/exact?query"; "*" matches
- * any path. A more specific match wins over "*". opts may be NULL.
- * cb receives GOWT_EV_CONNECT with app_ctx, which becomes the session's
- * app context. Returns GOWT_OK, GOWT_ERR_INVALID_ARG (NULL path/cb, path not
- * starting with '/' and not "*"), GOWT_ERR_STATE (path already registered),
+ * any path. A more specific match wins over "*". opts may be NULL (only read
+ * during the call). cb receives GOWT_EV_CONNECT with app_ctx, which becomes
+ * the session's app context. Returns GOWT_OK, GOWT_ERR_INVALID_ARG (NULL
+ * path/cb, path not starting with '/' and not "*", opts->struct_size out of
+ * range or unknown fields set), GOWT_ERR_STATE (path already registered),
  * GOWT_ERR_NOT_FOUND, GOWT_ERR_CLOSED.
  */
 int gowt_server_register(gowt_ctx *ctx, const char *path, gowt_session_cb cb,
@@ -413,7 +530,8 @@ int gowt_server_unregister(gowt_ctx *ctx, const char *path);
 /* Client                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/** Options of gowt_connect. Initialise with gowt_connect_options_init(). */
+/** Options of gowt_connect. Initialise with gowt_connect_options_init().
+ *  A sized struct (see "ABI"); the 0.1.0 layout ends with new_connection. */
 typedef struct gowt_connect_options {
     uint32_t struct_size;
     const char *protocols;          /* comma-separated offered sub-protocols */
@@ -427,8 +545,13 @@ typedef struct gowt_connect_options {
     int new_connection;             /* 1: never share a QUIC connection */
 } gowt_connect_options;
 
-/** Fill *opts with defaults and set struct_size. Does nothing on NULL. */
-void gowt_connect_options_init(gowt_connect_options *opts);
+/** Fill the first `size` bytes of *opts with defaults (zeros) and set
+ *  struct_size = size; call it through gowt_connect_options_init(), which
+ *  passes sizeof *opts. Returns GOWT_OK, GOWT_ERR_INVALID_ARG (opts NULL or
+ *  size out of range; nothing written). Any thread. */
+int gowt_connect_options_init_sized(gowt_connect_options *opts, size_t size);
+#define gowt_connect_options_init(opts) \
+    gowt_connect_options_init_sized((opts), sizeof *(opts))
 
 /**
  * Open a WebTransport session to url ("https://host:port/path?query").
@@ -436,8 +559,9 @@ void gowt_connect_options_init(gowt_connect_options *opts);
  * GOWT_EV_CONNECTING, then GOWT_EV_CONNECT_ACCEPTED or
  * GOWT_EV_CONNECT_REFUSED (then DEREGISTER). Sessions to the same
  * host:port share a QUIC connection when both sides enabled WebTransport
- * flow control; otherwise each gets its own. opts may be NULL.
- * Returns GOWT_OK, GOWT_ERR_INVALID_ARG (NULL cb/out, bad URL),
+ * flow control; otherwise each gets its own. opts may be NULL (only read
+ * during the call). Returns GOWT_OK, GOWT_ERR_INVALID_ARG (NULL cb/out, bad
+ * URL, opts->struct_size out of range or unknown fields set),
  * GOWT_ERR_LIMIT (max_sessions), GOWT_ERR_NOT_FOUND, GOWT_ERR_CLOSED.
  */
 int gowt_connect(gowt_ctx *ctx, const char *url, const gowt_connect_options *opts,
@@ -489,7 +613,10 @@ int gowt_session_set_app_ctx(gowt_ctx *ctx, gowt_session_t s, void *app_ctx);
  *  GOWT_ERR_INVALID_ARG. */
 int gowt_session_get_id(gowt_ctx *ctx, gowt_session_t s, uint64_t *id);
 
-/** Session counters and facts. Initialise struct_size = sizeof. */
+/** Session counters and facts, filled by gowt_session_get_info. A sized
+ *  output struct (see "ABI"): set struct_size = sizeof before the call; on
+ *  return it is the number of bytes filled. The 0.1.0 layout ends with
+ *  shared_connection. */
 typedef struct gowt_session_info {
     uint32_t struct_size;
     uint64_t session_id;           /* CONNECT stream ID or GOWT_NO_ID */
@@ -504,8 +631,10 @@ typedef struct gowt_session_info {
     int shared_connection;         /* 1: other sessions may share the conn */
 } gowt_session_info;
 
-/** Fill *info. Returns GOWT_OK, GOWT_ERR_INVALID_ARG (NULL or struct_size
- *  too small), GOWT_ERR_NOT_FOUND. */
+/** Fill *info up to info->struct_size (see gowt_session_info). Returns
+ *  GOWT_OK, GOWT_ERR_INVALID_ARG (info NULL or struct_size out of range;
+ *  nothing written), GOWT_ERR_NOT_FOUND (unknown ctx or session; nothing
+ *  written). Any thread. */
 int gowt_session_get_info(gowt_ctx *ctx, gowt_session_t s, gowt_session_info *info);
 
 /* ------------------------------------------------------------------------ */

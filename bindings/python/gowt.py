@@ -42,7 +42,7 @@ __all__ = ["Context", "Event", "EventType", "Error", "WouldBlock", "NO_ID",
 NO_ID = 0xFFFFFFFFFFFFFFFF  # GOWT_NO_ID
 CLOSE_LOCAL, CLOSE_REMOTE, CLOSE_ERROR = 0x1, 0x2, 0x4
 STREAM_BIDI, STREAM_LOCAL = 0x10, 0x20
-CONNECT_DEFER = 1
+CONNECT_DEFER = 0x44454652  # GOWT_CONNECT_DEFER ("DEFR"; 1 refuses with 500)
 _ERR_WOULD_BLOCK = -4
 _DISPATCH_THREAD, _DISPATCH_POLL = 0, 1
 
@@ -82,7 +82,8 @@ class WouldBlock(Error):
 
 # --------------------------------------------------------------------------
 # The C structs, field for field as in gowt.h (fields are only appended
-# there, and struct_size tells the library which ones we know).
+# there, and struct_size tells the library which ones we know: the init
+# functions get ctypes.sizeof, so a newer library defaults what we lack).
 
 class _Config(Structure):
     _fields_ = [
@@ -100,6 +101,8 @@ class _Config(Structure):
         ("datagram_send_queue", c_uint32), ("event_queue_depth", c_uint32),
         ("qlog_dir", c_char_p), ("keylog_file", c_char_p),
         ("www_dir", c_char_p),
+        # since 0.2.0
+        ("connect_decision_timeout_ms", c_uint32), ("reserved0", c_uint32),
     ]
 
 
@@ -160,19 +163,21 @@ def _load():
         "gowt_version": (c_char_p, []),
         "gowt_version_number": (c_int, []),
         "gowt_strerror": (c_char_p, [c_int]),
-        "gowt_config_init": (None, [POINTER(_Config)]),
+        "gowt_last_error": (c_int, [c_char_p, c_size_t]),
+        "gowt_config_init_sized": (c_int, [POINTER(_Config), c_size_t]),
         "gowt_ctx_create": (c_int, [POINTER(_Config), POINTER(c_void_p)]),
         "gowt_ctx_destroy": (c_int, [c_void_p]),
         "gowt_ctx_last_error": (c_int, [c_void_p, c_char_p, c_size_t]),
         "gowt_ctx_get_fd": (c_int, [c_void_p, POINTER(c_int)]),
         "gowt_ctx_process_events": (c_int, [c_void_p, c_int]),
+        "gowt_ctx_wait": (c_int, [c_void_p, c_int]),
         "gowt_ctx_cert_hash": (c_int, [c_void_p, POINTER(c_uint8)]),
         "gowt_server_listen": (c_int, [c_void_p, c_char_p, c_uint16, POINTER(c_uint16)]),
-        "gowt_path_options_init": (None, [POINTER(_PathOptions)]),
+        "gowt_path_options_init_sized": (c_int, [POINTER(_PathOptions), c_size_t]),
         "gowt_server_register": (c_int, [c_void_p, c_char_p, _CALLBACK, c_void_p,
                                          POINTER(_PathOptions)]),
         "gowt_server_unregister": (c_int, [c_void_p, c_char_p]),
-        "gowt_connect_options_init": (None, [POINTER(_ConnectOptions)]),
+        "gowt_connect_options_init_sized": (c_int, [POINTER(_ConnectOptions), c_size_t]),
         "gowt_connect": (c_int, [c_void_p, c_char_p, POINTER(_ConnectOptions),
                                  _CALLBACK, c_void_p, POINTER(c_uint64)]),
         "gowt_session_accept": (c_int, [c_void_p, c_uint64, c_char_p]),
@@ -204,8 +209,26 @@ _lib = _load()
 
 
 def version():
-    """The loaded library's version string, e.g. "0.1.0"."""
+    """The loaded library's version string, e.g. "0.2.0"."""
     return _lib.gowt_version().decode()
+
+
+def _thread_error(rc, what):
+    """An Error for rc with this thread's last error message (calls that
+    have no context to hold one: gowt_ctx_create, the init functions)."""
+    msg = ctypes.create_string_buffer(1024)
+    text = "%s: %s" % (what, _lib.gowt_strerror(rc).decode())
+    if _lib.gowt_last_error(msg, len(msg)) > 0:
+        text += " (%s)" % msg.value.decode("utf-8", "replace")
+    return Error(rc, text)
+
+
+def _init(fn, struct, what):
+    """Fill a sized struct with the library's defaults."""
+    rc = fn(byref(struct), ctypes.sizeof(struct))
+    if rc != 0:
+        raise _thread_error(rc, what)
+    return struct
 
 
 def _b(s):
@@ -265,8 +288,7 @@ class Context:
     SHA-256 values; ``dispatch`` "poll" (default) or "thread")."""
 
     def __init__(self, *, dispatch="poll", insecure=False, pinned_hashes=(), **fields):
-        cfg = _Config()
-        _lib.gowt_config_init(byref(cfg))
+        cfg = _init(_lib.gowt_config_init_sized, _Config(), "gowt_config_init")
         if dispatch not in ("poll", "thread"):
             raise ValueError("dispatch must be 'poll' or 'thread'")
         cfg.dispatch_mode = _DISPATCH_POLL if dispatch == "poll" else _DISPATCH_THREAD
@@ -280,7 +302,7 @@ class Context:
             cfg.pinned_cert_hash_count = len(pinned_hashes)
         names = {f[0] for f in _Config._fields_}
         for k, v in fields.items():
-            if k not in names or k in ("struct_size", "dispatch_mode"):
+            if k not in names or k in ("struct_size", "dispatch_mode") or k.startswith("reserved"):
                 raise TypeError("unknown gowt_config field %r" % k)
             setattr(cfg, k, _b(v) if isinstance(v, (str, bytes)) else v)
         self._poll = dispatch == "poll"
@@ -294,7 +316,7 @@ class Context:
         ptr = c_void_p()
         rc = _lib.gowt_ctx_create(byref(cfg), byref(ptr))
         if rc != 0:
-            raise Error(rc, "gowt_ctx_create: %s" % _lib.gowt_strerror(rc).decode())
+            raise _thread_error(rc, "gowt_ctx_create")
         self._ptr = ptr
 
     # -- plumbing ------------------------------------------------------------
@@ -357,6 +379,13 @@ class Context:
         self._raise_pending()
         return n
 
+    def wait(self, timeout=None):
+        """POLL mode, without an event loop: block until events are pending
+        (True) or timeout seconds passed (False; None: no limit). Deliver
+        them with process_events()."""
+        ms = -1 if timeout is None else max(0, int(timeout * 1000))
+        return self._check(_lib.gowt_ctx_wait(self._ptr, ms), "gowt_ctx_wait") == 1
+
     def run_until(self, done, timeout=10.0, others=()):
         """POLL mode: process events of this context (and of the contexts in
         others) until done() is true; raises TimeoutError after timeout s."""
@@ -408,8 +437,8 @@ class Context:
         """Route CONNECTs on path ("/x", "/x?..." matches too, "*" any) to
         handler(ctx, ev), whose return value on CONNECT is 0 (accept),
         400..599 (refuse) or CONNECT_DEFER."""
-        opts = _PathOptions()
-        _lib.gowt_path_options_init(byref(opts))
+        opts = _init(_lib.gowt_path_options_init_sized, _PathOptions(),
+                     "gowt_path_options_init")
         opts.protocols = _b(",".join(protocols) if protocols else None)
         opts.allowed_origins = _b(allowed_origins)
         key = self._add_handler(handler)
@@ -427,8 +456,8 @@ class Context:
                 origin=None, new_connection=False):
         """Open a session to an https:// URL; returns its handle at once.
         CONNECTING then CONNECT_ACCEPTED or CONNECT_REFUSED follow."""
-        opts = _ConnectOptions()
-        _lib.gowt_connect_options_init(byref(opts))
+        opts = _init(_lib.gowt_connect_options_init_sized, _ConnectOptions(),
+                     "gowt_connect_options_init")
         opts.protocols = _b(",".join(protocols) if protocols else None)
         headers = list(headers)
         names = (c_char_p * max(1, len(headers)))(*[_b(n) for n, _ in headers])
@@ -474,8 +503,11 @@ class Context:
         info.struct_size = ctypes.sizeof(_SessionInfo)
         self._check(_lib.gowt_session_get_info(self._ptr, session, byref(info)),
                     "gowt_session_get_info")
+        # On return struct_size is the number of bytes the library filled.
         return {name: getattr(info, name) for name, _ in _SessionInfo._fields_
-                if name != "struct_size"}
+                if name != "struct_size"
+                and getattr(_SessionInfo, name).offset + getattr(_SessionInfo, name).size
+                <= info.struct_size}
 
     # -- streams -------------------------------------------------------------
 

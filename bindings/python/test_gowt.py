@@ -218,6 +218,49 @@ class PollModeTest(unittest.TestCase):
         self.run_until(lambda: c.has(T.DEREGISTER))
         self.assertEqual(c.first(T.CONNECT_REFUSED).code, 500)
 
+    def test_deferred_connect_and_timeout(self):
+        pending = []
+
+        def later(ctx, ev):
+            if ev.type == T.CONNECT:
+                pending.append(ev.session)
+                return gowt.CONNECT_DEFER
+            return 0
+        self.srv.register("/later", later)
+        c = Client()
+        self.cli.connect(self.url + "/later", c)
+        self.run_until(lambda: pending)
+        self.srv.accept(pending[0])
+        self.run_until(lambda: c.has(T.CONNECT_ACCEPTED))
+        # a CONNECT left undecided is refused with 503 after the timeout
+        with gowt.Context(connect_decision_timeout_ms=200) as srv2, \
+                gowt.Context(insecure=True) as cli2:
+            port2 = srv2.listen("127.0.0.1", 0)
+            srv2.register("/later", later)
+            c2 = Client()
+            cli2.connect("https://127.0.0.1:%d/later" % port2, c2)
+            cli2.run_until(lambda: c2.has(T.DEREGISTER), 10, others=[srv2])
+            self.assertEqual(c2.first(T.CONNECT_REFUSED).code, 503)
+            with self.assertRaises(gowt.Error) as e:
+                srv2.accept(pending[-1])
+            self.assertIn(e.exception.code, (-2, -11))  # gone, or decided
+
+    def test_wait(self):
+        self.assertFalse(self.cli.wait(0.05))  # nothing pending: times out
+        c = Client()
+        self.cli.connect(self.url + "/echo", c)
+        while not c.has(T.CONNECT_ACCEPTED):
+            if self.srv.wait(0.01):
+                self.srv.process_events()
+            if self.cli.wait(0.01):
+                self.cli.process_events()
+
+    def test_create_error_message(self):
+        with self.assertRaises(gowt.Error) as e:
+            gowt.Context(max_incoming_data=1 << 63)
+        self.assertEqual(e.exception.code, -1)
+        self.assertIn("max_incoming_data", str(e.exception))
+
     def test_destroy_delivers_end_events(self):
         c = Client()
         self.cli.connect(self.url + "/echo", c)

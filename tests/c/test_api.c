@@ -80,7 +80,7 @@ static gowt_session_t connect_to(gowt_ctx *ctx, uint16_t port, const char *path,
 
 static void test_version(void) {
     CHECK(gowt_version_number() == GOWT_VERSION_NUMBER);
-    CHECK(strcmp(gowt_version(), "0.1.0") == 0);
+    CHECK(strcmp(gowt_version(), "0.2.0") == 0);
     for (int e = 0; e >= GOWT_ERR_UNSUPPORTED; e--) {
         CHECK(strncmp(gowt_strerror(e), "GOWT_", 5) == 0);
     }
@@ -178,8 +178,8 @@ static void test_bad_inputs(void) {
     CHECK_RC(gowt_ctx_create(&cfg, &ctx), GOWT_ERR_INVALID_ARG); /* no init */
     CHECK(ctx == NULL);
     CHECK_RC(gowt_ctx_create(NULL, NULL), GOWT_ERR_INVALID_ARG);
-    gowt_config_init(NULL);
-    gowt_config_init(&cfg);
+    CHECK_RC(gowt_config_init_sized(NULL, sizeof cfg), GOWT_ERR_INVALID_ARG);
+    CHECK_OK(gowt_config_init(&cfg));
     cfg.cert_file = "/nonexistent.pem";
     cfg.key_file = "/nonexistent.key";
     CHECK_RC(gowt_ctx_create(&cfg, &ctx), GOWT_ERR_TLS);

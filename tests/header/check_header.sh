@@ -23,5 +23,5 @@ CPP
 for std in c++11 c++17; do
   c++ -std=$std -Wall -Wextra -Werror -pedantic -I"$inc" -c "$tmp/use.cpp" -o "$tmp/use.o"
 done
-nm "$tmp/use.o" | grep -q " U gowt_config_init$"   # unmangled: extern "C" works
+nm "$tmp/use.o" | grep -q " U gowt_config_init_sized$"   # unmangled: extern "C" works
 echo "header: ok"

@@ -9,6 +9,9 @@ trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 test -f "$tmp/prefix/include/gowt.h"
 libdir=$(dirname "$(find "$tmp/prefix" -name libgowt.so | head -1)")
+# The file and its soname / linker-name symlinks.
+test -L "$libdir/libgowt.so" && test -L "$libdir/libgowt.so.0"
+test -f "$(readlink -f "$libdir/libgowt.so")"
 cmake -S "$src/consumer" -B "$tmp/cm" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
 cmake --build "$tmp/cm" >/dev/null
 LD_LIBRARY_PATH="$libdir" "$tmp/cm/consumer"

@@ -1,0 +1,629 @@
+/*
+ * gowt.h - WebTransport (HTTP/3) for C, C++, Rust and any language with an FFI.
+ *
+ * This header is the whole public contract of libgowt. Nothing else is needed
+ * to use the library.
+ *
+ * ---------------------------------------------------------------------------
+ * MODEL
+ * ---------------------------------------------------------------------------
+ * A context (gowt_ctx) owns configuration, TLS material, listeners, QUIC
+ * connections and sessions. A server registers paths with a callback; a
+ * client connects to a URL with a callback. Everything that happens in a
+ * session arrives as an event (gowt_event) on that session's callback. Each
+ * event names the session by its handle (gowt_session_t, unique in the
+ * process, never reused) and by its wire ID, the stream ID of its HTTP/3
+ * CONNECT stream (ev->session_id), as picoquic's picowt API does.
+ *
+ * Session life cycle (both sides):
+ *   client: CONNECTING -> CONNECT_ACCEPTED | CONNECT_REFUSED
+ *   server: CONNECT (accept or refuse) -> (accepted)
+ *   then any of: POST_DATA, POST_FIN, PROVIDE_DATA, STREAM_WRITABLE,
+ *                POST_DATAGRAM, PROVIDE_DATAGRAM, RESET, STOP_SENDING, DRAIN
+ *   then: CLOSE (once), FREE (once per stream still known), DEREGISTER (last).
+ * After DEREGISTER the session handle is invalid (calls return
+ * GOWT_ERR_NOT_FOUND). A refused session gets CONNECT_REFUSED (client) and
+ * then DEREGISTER; it never gets CLOSE.
+ *
+ * ---------------------------------------------------------------------------
+ * THREADING GUARANTEE
+ * ---------------------------------------------------------------------------
+ * 1. Callbacks for one context never run concurrently: at most one callback
+ *    of a context is running at any time, and events of one session arrive in
+ *    order.
+ * 2. Callbacks run either on a library-owned dispatch thread
+ *    (GOWT_DISPATCH_THREAD, the default) or, in GOWT_DISPATCH_POLL mode, on
+ *    the application's thread inside gowt_ctx_process_events(); the context's
+ *    file descriptor (gowt_ctx_get_fd) is readable while events are pending.
+ * 3. Every function in this header is safe to call from any thread, and from
+ *    inside a callback, without deadlock. A call made inside a callback never
+ *    runs another callback recursively: events it causes are queued and
+ *    delivered after the current callback returns. The only exceptions are
+ *    gowt_ctx_destroy() and gowt_ctx_process_events(), which return
+ *    GOWT_ERR_BUSY when called from inside a callback of the same context.
+ * 4. Events cross from the library to C in batches (up to 64 per crossing).
+ *
+ * ---------------------------------------------------------------------------
+ * MEMORY RULES
+ * ---------------------------------------------------------------------------
+ * - Every buffer or string passed INTO the library is only read during the
+ *   call (it is copied when kept). The caller keeps ownership.
+ * - Every pointer inside a gowt_event (data, reason, request fields) is owned
+ *   by the library and valid only until the callback returns. Copy what you
+ *   need to keep.
+ * - Buffers returned by gowt_provide_stream_data() and
+ *   gowt_provide_datagram() are owned by the library and writable only until
+ *   the callback that received the PROVIDE_* event returns.
+ * - The application owns its app_ctx / stream_ctx pointers; the library never
+ *   dereferences or frees them. Release them on DEREGISTER / FREE.
+ *
+ * ---------------------------------------------------------------------------
+ * ERRORS
+ * ---------------------------------------------------------------------------
+ * Functions return 0 (GOWT_OK) or a negative gowt_error. gowt_strerror() names
+ * a code; gowt_ctx_last_error() gives the last error message of a context.
+ * Every function recovers from internal failures and returns
+ * GOWT_ERR_INTERNAL instead of crashing the host.
+ *
+ * Process notes (facts of the Go runtime inside): one runtime per process;
+ * do not fork() without exec() after loading the library; host signal
+ * handlers for SIGSEGV/SIGBUS/SIGFPE/SIGPIPE/SIGURG must use SA_ONSTACK.
+ */
+#ifndef GOWT_H
+#define GOWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                  */
+/* ------------------------------------------------------------------------ */
+
+#define GOWT_VERSION_MAJOR 0
+#define GOWT_VERSION_MINOR 1
+#define GOWT_VERSION_PATCH 0
+/** Version as one number: major * 10000 + minor * 100 + patch. */
+#define GOWT_VERSION_NUMBER \
+    (GOWT_VERSION_MAJOR * 10000 + GOWT_VERSION_MINOR * 100 + GOWT_VERSION_PATCH)
+
+/** Version string of the loaded library ("0.1.0"). Static storage; never free.
+ *  Any thread. */
+const char *gowt_version(void);
+
+/** GOWT_VERSION_NUMBER of the loaded library (compare with the macro to
+ *  detect a header/library mismatch). Any thread. */
+int gowt_version_number(void);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** Error codes. Values are frozen; new codes are only ever appended. */
+typedef enum gowt_error {
+    GOWT_OK = 0,
+    GOWT_ERR_INVALID_ARG = -1, /* NULL pointer, bad value, malformed URL/PEM */
+    GOWT_ERR_NOT_FOUND = -2,   /* unknown context, session, stream or path */
+    GOWT_ERR_CLOSED = -3,      /* session, stream direction or context closed */
+    GOWT_ERR_WOULD_BLOCK = -4, /* buffer/queue full now; retry on an event */
+    GOWT_ERR_TOO_LARGE = -5,   /* larger than allowed (datagram, buffer, reason) */
+    GOWT_ERR_BUSY = -6,        /* not allowed from inside a callback */
+    GOWT_ERR_TLS = -7,         /* certificate, key or trust problem */
+    GOWT_ERR_NETWORK = -8,     /* bind / socket failure */
+    GOWT_ERR_PROTOCOL = -9,    /* peer violated or lacks a protocol need */
+    GOWT_ERR_LIMIT = -10,      /* session or stream limit reached */
+    GOWT_ERR_STATE = -11,      /* call not valid in the current state */
+    GOWT_ERR_INTERNAL = -12,   /* internal failure (recovered); see last error */
+    GOWT_ERR_RANGE = -13,      /* output buffer too small */
+    GOWT_ERR_UNSUPPORTED = -14 /* feature not available in this build/mode */
+} gowt_error;
+
+/** Static name and description of an error code ("GOWT_ERR_NOT_FOUND: ...").
+ *  Never NULL; unknown codes give "unknown error". Any thread. */
+const char *gowt_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Handles                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/** Opaque context. Created by gowt_ctx_create, destroyed by gowt_ctx_destroy. */
+typedef struct gowt_ctx gowt_ctx;
+
+/** Session handle: non-zero, unique in the process, never reused. */
+typedef uint64_t gowt_session_t;
+
+/** Marks "no stream" / "not known yet" in 64-bit ID fields. */
+#define GOWT_NO_ID UINT64_MAX
+
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                            */
+/* ------------------------------------------------------------------------ */
+
+/** How callbacks are run. */
+typedef enum gowt_dispatch_mode {
+    GOWT_DISPATCH_THREAD = 0, /* a library-owned thread runs the callbacks */
+    GOWT_DISPATCH_POLL = 1    /* the app calls gowt_ctx_process_events() */
+} gowt_dispatch_mode;
+
+/**
+ * Context configuration. ALWAYS initialise with gowt_config_init(), then set
+ * the fields you need: fields are only ever appended, and struct_size tells
+ * the library which fields your code knows about.
+ * All strings and buffers are copied by gowt_ctx_create(); the caller keeps
+ * ownership. NULL / 0 means "default" unless stated otherwise.
+ */
+typedef struct gowt_config {
+    uint32_t struct_size; /* set by gowt_config_init: sizeof(gowt_config) */
+    int dispatch_mode;    /* gowt_dispatch_mode; default THREAD */
+
+    /* --- Server TLS: files, or PEM in memory, or generated. --- */
+    const char *cert_file; /* PEM certificate chain file */
+    const char *key_file;  /* PEM private key file */
+    const char *cert_pem;  /* PEM certificate chain, NUL-terminated */
+    const char *key_pem;   /* PEM private key, NUL-terminated */
+    /* With no certificate given, an ECDSA P-256 self-signed certificate
+     * valid for at most 14 days is generated (accepted by browsers through
+     * serverCertificateHashes); read its hash with gowt_ctx_cert_hash().
+     * cert_hostnames: comma-separated DNS names / IPs for it
+     * (default "localhost,127.0.0.1,::1"). */
+    const char *cert_hostnames;
+
+    /* --- Client trust (the default is the system roots). --- */
+    const char *ca_file;                /* PEM CA bundle to trust */
+    const uint8_t *pinned_cert_hashes;  /* n x 32-byte SHA-256 of cert DER */
+    size_t pinned_cert_hash_count;      /* n */
+    int insecure_skip_verify;           /* 1: accept any certificate (tests) */
+
+    /* --- Transport. --- */
+    uint32_t idle_timeout_ms;   /* default 30000 */
+    uint32_t keep_alive_ms;     /* 0: no keep-alive (default) */
+    uint32_t handshake_timeout_ms; /* default 10000 */
+
+    /* --- Limits. --- */
+    uint32_t max_sessions;        /* per context, both roles; default 10000 */
+    uint32_t max_incoming_streams_bidi; /* per session; default 1000 */
+    uint32_t max_incoming_streams_uni;  /* per session; default 1000 */
+    /* WebTransport flow control (draft-16 SETTINGS_WT_INITIAL_MAX_DATA).
+     * Non-zero enables WebTransport flow control, which lets several sessions
+     * share one QUIC connection when the peer enables it too. 0 disables it
+     * (one session per connection, what browsers and picoquic do).
+     * Default 16 MiB. */
+    uint64_t max_incoming_data;
+
+    /* --- Buffers and queues. --- */
+    size_t stream_send_buffer;    /* push bytes buffered per stream; default 1 MiB */
+    uint32_t datagram_recv_queue; /* datagrams queued per session before counted
+                                   * drops; default 1024 */
+    uint32_t datagram_send_queue; /* datagrams queued per session before
+                                   * GOWT_ERR_WOULD_BLOCK; default 256 */
+    uint32_t event_queue_depth;   /* data events pending per context before
+                                   * readers pause (back-pressure); default 4096 */
+
+    /* --- Diagnostics. --- */
+    const char *qlog_dir;     /* write one qlog file per connection here */
+    const char *keylog_file;  /* append TLS secrets (NSS key log format) */
+
+    /* --- Plain HTTP/3. --- */
+    const char *www_dir;      /* serve GET/HEAD requests from files here
+                               * (NULL: non-CONNECT requests get 404) */
+} gowt_config;
+
+/** Fill *cfg with defaults and set struct_size. Must be called before use.
+ *  Does nothing if cfg is NULL. Any thread. */
+void gowt_config_init(gowt_config *cfg);
+
+/* ------------------------------------------------------------------------ */
+/* Events                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** Event types. Values are frozen; new types are only ever appended.
+ *  Callbacks must ignore (return 0 for) types they do not know. */
+typedef enum gowt_event_type {
+    GOWT_EV_CONNECTING = 1,       /* client: connect() accepted the request */
+    GOWT_EV_CONNECT = 2,          /* server: a CONNECT matched a path: accept
+                                   * or refuse (see gowt_session_cb) */
+    GOWT_EV_CONNECT_ACCEPTED = 3, /* client: 2xx; ev->protocol = chosen
+                                   * sub-protocol or NULL */
+    GOWT_EV_CONNECT_REFUSED = 4,  /* client: ev->code = HTTP status, or 0 when
+                                   * no response (ev->data = reason text) */
+    GOWT_EV_POST_DATA = 5,        /* stream data: ev->data/length */
+    GOWT_EV_POST_FIN = 6,         /* last stream data (maybe empty) + FIN */
+    GOWT_EV_PROVIDE_DATA = 7,     /* pull send: up to ev->length bytes may be
+                                   * given with gowt_provide_stream_data() */
+    GOWT_EV_POST_DATAGRAM = 8,    /* a datagram: ev->data/length */
+    GOWT_EV_PROVIDE_DATAGRAM = 9, /* pull send: one datagram of up to
+                                   * ev->length bytes, gowt_provide_datagram() */
+    GOWT_EV_RESET = 10,           /* peer reset the stream: ev->code */
+    GOWT_EV_STOP_SENDING = 11,    /* peer sent STOP_SENDING: ev->code */
+    GOWT_EV_CLOSE = 12,           /* session closed: ev->code, reason in
+                                   * ev->data/length, origin in ev->flags */
+    GOWT_EV_DRAIN = 13,           /* peer asked to drain (WT_DRAIN_SESSION) */
+    GOWT_EV_DEREGISTER = 14,      /* last event of the session: free app_ctx */
+    GOWT_EV_FREE = 15,            /* stream forgotten: free its stream_ctx */
+    GOWT_EV_STREAM_WRITABLE = 16, /* a stream that returned WOULD_BLOCK to
+                                   * gowt_stream_send can take more data */
+    GOWT_EV_DATAGRAM_WRITABLE = 17, /* the datagram send queue that returned
+                                     * WOULD_BLOCK has room again */
+    GOWT_EV_STREAM_OPENED = 18    /* peer opened a stream (before its data);
+                                   * ev->flags has GOWT_STREAM_BIDI if bidi */
+} gowt_event_type;
+
+/* ev->flags bits. */
+#define GOWT_CLOSE_LOCAL 0x1  /* CLOSE: we closed the session */
+#define GOWT_CLOSE_REMOTE 0x2 /* CLOSE: the peer sent a close capsule / FIN */
+#define GOWT_CLOSE_ERROR 0x4  /* CLOSE: connection or protocol failure */
+#define GOWT_STREAM_BIDI 0x10 /* stream events: the stream is bidirectional */
+#define GOWT_STREAM_LOCAL 0x20 /* stream events: we opened the stream */
+
+/** A server-side CONNECT request (GOWT_EV_CONNECT). All strings are
+ *  NUL-terminated and valid only during the callback. */
+typedef struct gowt_connect_request {
+    const char *path;      /* path without the query, e.g. "/baton" */
+    const char *query;     /* text after '?', "" when none */
+    const char *authority; /* :authority */
+    const char *origin;    /* Origin header, "" when none */
+    const char *protocol;  /* :protocol ("webtransport-h3" or draft-02's
+                            * "webtransport") */
+    const char *const *protocols; /* offered sub-protocols (WT-Available-
+                                   * Protocols), protocol_count entries */
+    size_t protocol_count;
+    const char *const *header_names;  /* request headers, lower-case names */
+    const char *const *header_values;
+    size_t header_count;
+} gowt_connect_request;
+
+/** One event. Fields not listed for a type are 0 / NULL / GOWT_NO_ID.
+ *  Owned by the library, valid only during the callback. */
+typedef struct gowt_event {
+    int type;                  /* gowt_event_type */
+    int flags;                 /* GOWT_CLOSE_* / GOWT_STREAM_* bits */
+    gowt_session_t session;    /* session handle */
+    uint64_t session_id;       /* CONNECT stream ID (GOWT_NO_ID until known) */
+    uint64_t stream_id;        /* stream events; else GOWT_NO_ID */
+    const uint8_t *data;       /* payload / reason bytes (not NUL-terminated
+                                * for data; reasons are NUL-terminated too) */
+    size_t length;             /* data length; PROVIDE_*: space available */
+    uint64_t code;             /* RESET/STOP_SENDING: app error code;
+                                * CLOSE: session error code;
+                                * CONNECT_REFUSED: HTTP status or 0 */
+    void *app_ctx;             /* the session's app context */
+    void *stream_ctx;          /* the stream's app context (stream events) */
+    const gowt_connect_request *request; /* CONNECT only */
+    const char *protocol;      /* CONNECT_ACCEPTED: chosen sub-protocol */
+    uint64_t token;            /* PROVIDE_*: pass the event to gowt_provide_* */
+} gowt_event;
+
+/**
+ * Session callback. Return value: only meaningful for GOWT_EV_CONNECT, where
+ *   0                -> accept (HTTP 200) unless already decided in the
+ *                       callback with gowt_session_accept / _refuse;
+ *   400..599         -> refuse with that HTTP status;
+ *   GOWT_CONNECT_DEFER -> decide later with gowt_session_accept / _refuse
+ *                       (from any thread);
+ *   anything else    -> refuse with 500.
+ * Return 0 for every other event, including unknown types.
+ */
+typedef int (*gowt_session_cb)(gowt_ctx *ctx, const gowt_event *ev, void *app_ctx);
+
+#define GOWT_CONNECT_DEFER 1
+
+/* ------------------------------------------------------------------------ */
+/* Context                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Create a context. cfg may be NULL (all defaults). On success *out is set.
+ * Returns GOWT_OK, GOWT_ERR_INVALID_ARG (out NULL, bad config or struct_size),
+ * GOWT_ERR_TLS (certificate/key/CA unreadable or mismatched), GOWT_ERR_INTERNAL.
+ * Any thread.
+ */
+int gowt_ctx_create(const gowt_config *cfg, gowt_ctx **out);
+
+/**
+ * Destroy a context: closes every session (code 0, reason "context destroyed"),
+ * delivers the remaining CLOSE, FREE and DEREGISTER events (on the calling
+ * thread in POLL mode, on the dispatch thread otherwise), closes connections
+ * and listeners, and only then returns. Afterwards ctx is invalid; using it
+ * again returns GOWT_ERR_NOT_FOUND while the address is not reused.
+ * Returns GOWT_OK, GOWT_ERR_NOT_FOUND (unknown/destroyed ctx), GOWT_ERR_BUSY
+ * (called from inside one of this context's callbacks).
+ */
+int gowt_ctx_destroy(gowt_ctx *ctx);
+
+/**
+ * Copy the last error message of this context (NUL-terminated) into buf.
+ * Returns the message length (>= 0), GOWT_ERR_RANGE if len is too small (buf
+ * gets a truncated message), GOWT_ERR_INVALID_ARG, GOWT_ERR_NOT_FOUND.
+ * Messages are per context; with several threads it is the last one set.
+ */
+int gowt_ctx_last_error(gowt_ctx *ctx, char *buf, size_t len);
+
+/**
+ * POLL mode: a file descriptor that is readable while events are pending.
+ * Do not read, write or close it. Returns GOWT_OK, GOWT_ERR_STATE (THREAD
+ * mode), GOWT_ERR_INVALID_ARG, GOWT_ERR_NOT_FOUND.
+ */
+int gowt_ctx_get_fd(gowt_ctx *ctx, int *fd);
+
+/**
+ * POLL mode: deliver up to max_events pending events (0 = all pending now)
+ * on the calling thread. Never blocks waiting for new events.
+ * Returns the number delivered (>= 0), GOWT_ERR_BUSY (inside a callback or
+ * another thread is delivering), GOWT_ERR_STATE (THREAD mode),
+ * GOWT_ERR_NOT_FOUND.
+ */
+int gowt_ctx_process_events(gowt_ctx *ctx, int max_events);
+
+/**
+ * SHA-256 of the server certificate's DER (what browsers pass in
+ * serverCertificateHashes). Returns GOWT_OK, GOWT_ERR_STATE (no server
+ * certificate), GOWT_ERR_INVALID_ARG, GOWT_ERR_NOT_FOUND.
+ */
+int gowt_ctx_cert_hash(gowt_ctx *ctx, uint8_t out[32]);
+
+/* ------------------------------------------------------------------------ */
+/* Server                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Listen for QUIC/HTTP/3 on host:port (UDP). host NULL or "" = all
+ * addresses; port 0 = any free port. *bound_port (may be NULL) receives the
+ * bound port. A context may listen on several addresses.
+ * Returns GOWT_OK, GOWT_ERR_NETWORK (bind failed), GOWT_ERR_TLS (no usable
+ * certificate), GOWT_ERR_INVALID_ARG, GOWT_ERR_NOT_FOUND, GOWT_ERR_CLOSED.
+ */
+int gowt_server_listen(gowt_ctx *ctx, const char *host, uint16_t port,
+                       uint16_t *bound_port);
+
+/** Options of a registered path. Initialise with gowt_path_options_init(). */
+typedef struct gowt_path_options {
+    uint32_t struct_size;
+    /* Comma-separated allowed Origin values ("http://127.0.0.1:8080,..."),
+     * or "*" for any. NULL (default): no Origin header, or one whose host
+     * equals :authority. A mismatch is refused with 403. */
+    const char *allowed_origins;
+    /* Comma-separated supported sub-protocols, in preference order. When
+     * the client offers some (WT-Available-Protocols) and the app does not
+     * choose one itself, the first supported offered one is chosen. */
+    const char *protocols;
+} gowt_path_options;
+
+/** Fill *opts with defaults and set struct_size. Does nothing on NULL. */
+void gowt_path_options_init(gowt_path_options *opts);
+
+/**
+ * Register a path: "/exact" matches "/exact" and "/exact?query"; "*" matches
+ * any path. A more specific match wins over "*". opts may be NULL.
+ * cb receives GOWT_EV_CONNECT with app_ctx, which becomes the session's
+ * app context. Returns GOWT_OK, GOWT_ERR_INVALID_ARG (NULL path/cb, path not
+ * starting with '/' and not "*"), GOWT_ERR_STATE (path already registered),
+ * GOWT_ERR_NOT_FOUND, GOWT_ERR_CLOSED.
+ */
+int gowt_server_register(gowt_ctx *ctx, const char *path, gowt_session_cb cb,
+                         void *app_ctx, const gowt_path_options *opts);
+
+/** Remove a path; existing sessions continue. Returns GOWT_OK,
+ *  GOWT_ERR_NOT_FOUND (unknown ctx or path), GOWT_ERR_INVALID_ARG. */
+int gowt_server_unregister(gowt_ctx *ctx, const char *path);
+
+/* ------------------------------------------------------------------------ */
+/* Client                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** Options of gowt_connect. Initialise with gowt_connect_options_init(). */
+typedef struct gowt_connect_options {
+    uint32_t struct_size;
+    const char *protocols;          /* comma-separated offered sub-protocols */
+    const char *const *header_names; /* extra request headers */
+    const char *const *header_values;
+    size_t header_count;
+    const char *sni;                /* TLS server name (default: URL host,
+                                     * or "localhost" for IP literals) */
+    const char *authority;          /* :authority (default: URL host:port) */
+    const char *origin;             /* Origin header to send (none default) */
+    int new_connection;             /* 1: never share a QUIC connection */
+} gowt_connect_options;
+
+/** Fill *opts with defaults and set struct_size. Does nothing on NULL. */
+void gowt_connect_options_init(gowt_connect_options *opts);
+
+/**
+ * Open a WebTransport session to url ("https://host:port/path?query").
+ * Returns at once: *out receives the session handle, and cb receives
+ * GOWT_EV_CONNECTING, then GOWT_EV_CONNECT_ACCEPTED or
+ * GOWT_EV_CONNECT_REFUSED (then DEREGISTER). Sessions to the same
+ * host:port share a QUIC connection when both sides enabled WebTransport
+ * flow control; otherwise each gets its own. opts may be NULL.
+ * Returns GOWT_OK, GOWT_ERR_INVALID_ARG (NULL cb/out, bad URL),
+ * GOWT_ERR_LIMIT (max_sessions), GOWT_ERR_NOT_FOUND, GOWT_ERR_CLOSED.
+ */
+int gowt_connect(gowt_ctx *ctx, const char *url, const gowt_connect_options *opts,
+                 gowt_session_cb cb, void *app_ctx, gowt_session_t *out);
+
+/* ------------------------------------------------------------------------ */
+/* Sessions                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/** Server: accept a session in CONNECT (deferred or not), choosing
+ *  sub-protocol `protocol` (NULL: the path's automatic choice).
+ *  Returns GOWT_OK, GOWT_ERR_STATE (already decided / client session),
+ *  GOWT_ERR_NOT_FOUND, GOWT_ERR_INVALID_ARG. */
+int gowt_session_accept(gowt_ctx *ctx, gowt_session_t s, const char *protocol);
+
+/** Server: refuse a session with HTTP status 400..599 (the client sees it).
+ *  Returns GOWT_OK, GOWT_ERR_INVALID_ARG (status out of range),
+ *  GOWT_ERR_STATE, GOWT_ERR_NOT_FOUND. */
+int gowt_session_refuse(gowt_ctx *ctx, gowt_session_t s, int status);
+
+/**
+ * Close a session with a 32-bit code and a UTF-8 reason of at most 1024 bytes
+ * (reason may be NULL when reason_len is 0). Sends CLOSE_WEBTRANSPORT_SESSION
+ * and FIN first, then resets the session's streams. Leads to CLOSE (flags
+ * GOWT_CLOSE_LOCAL), FREE for each stream, DEREGISTER.
+ * A client session still connecting is abandoned (CLOSE with
+ * GOWT_CLOSE_LOCAL follows). Returns GOWT_OK, GOWT_ERR_TOO_LARGE (reason >
+ * 1024 bytes), GOWT_ERR_INVALID_ARG (reason NULL with length, not UTF-8),
+ * GOWT_ERR_STATE (server session not accepted yet: use
+ * gowt_session_refuse), GOWT_ERR_CLOSED (already closing/closed),
+ * GOWT_ERR_NOT_FOUND.
+ */
+int gowt_session_close(gowt_ctx *ctx, gowt_session_t s, uint32_t code,
+                       const char *reason, size_t reason_len);
+
+/** Ask the peer to wind the session down (WT_DRAIN_SESSION capsule). The
+ *  session stays usable. Returns GOWT_OK, GOWT_ERR_CLOSED, GOWT_ERR_STATE
+ *  (not yet accepted), GOWT_ERR_NOT_FOUND. */
+int gowt_session_drain(gowt_ctx *ctx, gowt_session_t s);
+
+/** Set the session's app context. Called inside a callback, every later event
+ *  carries it. Called from another thread, events handed to the callback
+ *  thread after the call carry it (those of the batch already being
+ *  delivered, at most 63, may not). Returns GOWT_OK, GOWT_ERR_NOT_FOUND. */
+int gowt_session_set_app_ctx(gowt_ctx *ctx, gowt_session_t s, void *app_ctx);
+
+/** The session's wire ID (CONNECT stream ID). Returns GOWT_OK,
+ *  GOWT_ERR_STATE (client: not opened yet), GOWT_ERR_NOT_FOUND,
+ *  GOWT_ERR_INVALID_ARG. */
+int gowt_session_get_id(gowt_ctx *ctx, gowt_session_t s, uint64_t *id);
+
+/** Session counters and facts. Initialise struct_size = sizeof. */
+typedef struct gowt_session_info {
+    uint32_t struct_size;
+    uint64_t session_id;           /* CONNECT stream ID or GOWT_NO_ID */
+    size_t max_datagram_size;      /* current max datagram payload */
+    uint64_t datagrams_sent;
+    uint64_t datagrams_received;
+    uint64_t datagrams_dropped_send; /* too large for the path when sent */
+    uint64_t datagrams_dropped_recv; /* receive queue full */
+    uint64_t bytes_sent;             /* stream payload bytes */
+    uint64_t bytes_received;
+    int flow_control;              /* 1: WebTransport flow control active */
+    int shared_connection;         /* 1: other sessions may share the conn */
+} gowt_session_info;
+
+/** Fill *info. Returns GOWT_OK, GOWT_ERR_INVALID_ARG (NULL or struct_size
+ *  too small), GOWT_ERR_NOT_FOUND. */
+int gowt_session_get_info(gowt_ctx *ctx, gowt_session_t s, gowt_session_info *info);
+
+/* ------------------------------------------------------------------------ */
+/* Streams                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Open a stream in an established session (a server session counts as
+ * established from gowt_session_accept on, even inside its CONNECT
+ * callback). bidi: 1 bidirectional, 0 unidirectional. stream_ctx is given
+ * back in the stream's events. The stream header is sent at once and stays
+ * deliverable even if the stream is reset right away, so the peer always
+ * learns of the stream.
+ * Returns GOWT_OK (*stream_id set), GOWT_ERR_LIMIT (peer's stream limit;
+ * retry later), GOWT_ERR_STATE (not established), GOWT_ERR_CLOSED,
+ * GOWT_ERR_NOT_FOUND, GOWT_ERR_INVALID_ARG.
+ */
+int gowt_create_local_stream(gowt_ctx *ctx, gowt_session_t s, int bidi,
+                             void *stream_ctx, uint64_t *stream_id);
+
+/**
+ * Push send: copy len bytes (and FIN if fin) into the stream's send buffer.
+ * All or nothing: when the buffer (config stream_send_buffer) cannot take
+ * them now, returns GOWT_ERR_WOULD_BLOCK and GOWT_EV_STREAM_WRITABLE
+ * follows once it can. len 0 with fin=1 just sends FIN.
+ * Returns GOWT_OK, GOWT_ERR_WOULD_BLOCK, GOWT_ERR_TOO_LARGE (len larger than
+ * the whole buffer), GOWT_ERR_CLOSED (FIN sent, reset, STOP_SENDING received,
+ * session closed), GOWT_ERR_STATE (stream in pull mode, or receive-only),
+ * GOWT_ERR_NOT_FOUND, GOWT_ERR_INVALID_ARG (data NULL with len > 0).
+ */
+int gowt_stream_send(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
+                     const void *data, size_t len, int fin);
+
+/**
+ * Pull send: active=1 makes the library ask for data with
+ * GOWT_EV_PROVIDE_DATA whenever the stream can send; active=0 stops asking.
+ * A stream that already has push data queued finishes sending it first.
+ * Returns GOWT_OK, GOWT_ERR_CLOSED, GOWT_ERR_STATE (receive-only),
+ * GOWT_ERR_NOT_FOUND.
+ */
+int gowt_stream_mark_active(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
+                            int active);
+
+/**
+ * Answer a GOWT_EV_PROVIDE_DATA event, once, inside its callback: get a
+ * buffer for n bytes (n <= ev->length) to fill before the callback returns.
+ * fin=1 ends the stream after these bytes; still_active=0 stops further
+ * PROVIDE_DATA until gowt_stream_mark_active(…, 1). Not answering means "no
+ * data now" and makes the stream inactive. *buf may be NULL when n is 0.
+ * Returns GOWT_OK, GOWT_ERR_TOO_LARGE (n > ev->length), GOWT_ERR_STATE
+ * (not inside that event's callback, or answered twice),
+ * GOWT_ERR_INVALID_ARG.
+ */
+int gowt_provide_stream_data(gowt_ctx *ctx, const gowt_event *ev, size_t n,
+                             int fin, int still_active, uint8_t **buf);
+
+/** Abruptly end sending with an application error code (RESET_STREAM).
+ *  Note: when the peer sent STOP_SENDING, the QUIC stack (quic-go) has
+ *  already answered it with a reset carrying the STOP_SENDING's own code;
+ *  a later gowt_stream_reset then returns GOWT_ERR_CLOSED and sends nothing.
+ *  Returns GOWT_OK, GOWT_ERR_STATE (receive-only stream), GOWT_ERR_CLOSED,
+ *  GOWT_ERR_NOT_FOUND. */
+int gowt_stream_reset(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
+                      uint32_t code);
+
+/** Ask the peer to stop sending (STOP_SENDING) with an application code;
+ *  further incoming data is discarded. Returns GOWT_OK, GOWT_ERR_STATE
+ *  (send-only stream), GOWT_ERR_CLOSED, GOWT_ERR_NOT_FOUND. */
+int gowt_stream_stop_sending(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
+                             uint32_t code);
+
+/** Set the stream's app context; it is valid until the stream's FREE event
+ *  (same delivery rule as gowt_session_set_app_ctx). Returns GOWT_OK,
+ *  GOWT_ERR_NOT_FOUND (unknown stream, or FREE already delivered). */
+int gowt_stream_set_ctx(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
+                        void *stream_ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Datagrams                                                                */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Push send: copy one datagram into the session's send queue.
+ * Returns GOWT_OK, GOWT_ERR_TOO_LARGE (len > current max datagram size),
+ * GOWT_ERR_WOULD_BLOCK (queue full; GOWT_EV_DATAGRAM_WRITABLE follows),
+ * GOWT_ERR_STATE (not established), GOWT_ERR_CLOSED, GOWT_ERR_NOT_FOUND,
+ * GOWT_ERR_INVALID_ARG.
+ */
+int gowt_send_datagram(gowt_ctx *ctx, gowt_session_t s, const void *data, size_t len);
+
+/** Pull send: ready=1 makes the library fire GOWT_EV_PROVIDE_DATAGRAM when a
+ *  datagram can be sent; ready=0 stops it. Returns GOWT_OK, GOWT_ERR_CLOSED,
+ *  GOWT_ERR_STATE, GOWT_ERR_NOT_FOUND. */
+int gowt_set_datagram_ready(gowt_ctx *ctx, gowt_session_t s, int ready);
+
+/**
+ * Answer a GOWT_EV_PROVIDE_DATAGRAM event, once, inside its callback: get a
+ * buffer for one datagram of n bytes (n <= ev->length) to fill before the
+ * callback returns. more=1 asks to be called again; more=0 clears ready.
+ * n == 0 sends nothing. Returns GOWT_OK, GOWT_ERR_TOO_LARGE, GOWT_ERR_STATE,
+ * GOWT_ERR_INVALID_ARG.
+ */
+int gowt_provide_datagram(gowt_ctx *ctx, const gowt_event *ev, size_t n, int more,
+                          uint8_t **buf);
+
+/** Current maximum datagram payload of the session (grows with path MTU
+ *  discovery). Returns GOWT_OK, GOWT_ERR_NOT_FOUND, GOWT_ERR_INVALID_ARG. */
+int gowt_max_datagram_size(gowt_ctx *ctx, gowt_session_t s, size_t *out);
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/** Name of an event type ("POST_DATA"), static; "UNKNOWN" otherwise. */
+const char *gowt_event_name(int type);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GOWT_H */
