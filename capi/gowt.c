@@ -137,6 +137,10 @@ int gowt_stream_reset(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, uint3
 int gowt_stream_stop_sending(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, uint32_t code) {
     return gowtgo_stream_stop_sending(ctx, s, stream_id, code);
 }
+
+int gowt_stream_set_receive_enabled(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, int on) {
+    return gowtgo_stream_set_receive_enabled(ctx, s, stream_id, on);
+}
 int gowt_stream_set_ctx(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, void *stream_ctx) {
     return gowtgo_stream_set_ctx(ctx, s, stream_id, stream_ctx);
 }

@@ -197,6 +197,11 @@ func defaultConfig(cfg *C.gowt_config) {
 	cfg.datagram_send_queue = C.uint32_t(d.DatagramSendQueue)
 	cfg.event_queue_depth = C.uint32_t(d.EventQueueDepth)
 	cfg.connect_decision_timeout_ms = C.uint32_t(defaultDecisionTimeout / time.Millisecond)
+	cfg.recv_buffer_bytes = C.uint64_t(d.RecvBufferBytes)
+	cfg.stream_recv_window = C.uint64_t(d.StreamRecvWindow)
+	cfg.max_stream_recv_window = C.uint64_t(d.MaxStreamRecvWindow)
+	cfg.conn_recv_window = C.uint64_t(d.ConnRecvWindow)
+	cfg.max_conn_recv_window = C.uint64_t(d.MaxConnRecvWindow)
 }
 
 // goConfig converts a library-sized copy of the caller's config (fields the
@@ -276,6 +281,24 @@ func goCoreConfig(cfg *C.gowt_config, c core.Config) (core.Config, error) {
 	}
 	if cfg.event_queue_depth != 0 {
 		c.EventQueueDepth = int(cfg.event_queue_depth)
+	}
+	if cfg.recv_buffer_bytes != 0 {
+		if cfg.recv_buffer_bytes > 1<<40 {
+			return c, errArg("recv_buffer_bytes larger than 1 TiB")
+		}
+		c.RecvBufferBytes = int(cfg.recv_buffer_bytes)
+	}
+	for _, w := range []struct {
+		v   C.uint64_t
+		dst *uint64
+	}{{cfg.stream_recv_window, &c.StreamRecvWindow}, {cfg.max_stream_recv_window, &c.MaxStreamRecvWindow},
+		{cfg.conn_recv_window, &c.ConnRecvWindow}, {cfg.max_conn_recv_window, &c.MaxConnRecvWindow}} {
+		if w.v > 1<<40 {
+			return c, errArg("QUIC receive windows must be at most 1 TiB")
+		}
+		if w.v != 0 {
+			*w.dst = uint64(w.v)
+		}
 	}
 	c.QlogDir = goStr(cfg.qlog_dir)
 	c.KeylogFile = goStr(cfg.keylog_file)
@@ -763,6 +786,17 @@ func gowtgo_stream_stop_sending(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint6
 			return err
 		}
 		return st.StopSending(uint32(code))
+	})
+}
+
+//export gowtgo_stream_set_receive_enabled
+func gowtgo_stream_set_receive_enabled(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, on C.int) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		st, err := stream(h, s, id)
+		if err != nil {
+			return err
+		}
+		return st.SetReceiveEnabled(on != 0)
 	})
 }
 

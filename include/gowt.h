@@ -256,11 +256,13 @@ typedef struct gowt_config {
      * Non-zero enables WebTransport flow control, which lets several sessions
      * share one QUIC connection when the peer enables it too. 0 disables it
      * (one session per connection, what browsers and picoquic do).
-     * Default 16 MiB. */
+     * Credit returns as the application takes the data; a peer that sends
+     * more gets WT_FLOW_CONTROL_ERROR. Default 4 MiB. */
     uint64_t max_incoming_data;
 
     /* --- Buffers and queues. --- */
-    size_t stream_send_buffer;    /* push bytes buffered per stream; default 1 MiB */
+    size_t stream_send_buffer;    /* push bytes buffered per stream (the buffer
+                                   * holds at most this plus 64 KiB); default 1 MiB */
     uint32_t datagram_recv_queue; /* datagrams queued per session before counted
                                    * drops; default 1024 */
     uint32_t datagram_send_queue; /* datagrams queued per session before
@@ -283,6 +285,23 @@ typedef struct gowt_config {
      * delivered, DEREGISTER is). 0: default 10000. */
     uint32_t connect_decision_timeout_ms;
     uint32_t reserved0; /* must be 0 */
+
+    /* --- Since 0.2.0: receive memory and QUIC windows (0: default). --- */
+    /* Context-wide bound, in bytes, on received stream data waiting for
+     * POST_DATA callbacks (buffer sizes counted, not payload): while it is
+     * spent, stream readers stop and QUIC flow control stops the peers.
+     * Besides it, a received stream costs about 5 KB (12 KiB at most) of
+     * library state. Default 16 MiB. */
+    uint64_t recv_buffer_bytes;
+    /* QUIC stream receive window: initial, and the most auto-tuning grows
+     * it to. Default: quic-go's (512 KiB, 6 MiB). */
+    uint64_t stream_recv_window;
+    uint64_t max_stream_recv_window;
+    /* QUIC connection receive window: initial and most. Keep it above
+     * max_incoming_data, so that one session whose application stops
+     * reading cannot fill a shared connection. Default 8 MiB, 32 MiB. */
+    uint64_t conn_recv_window;
+    uint64_t max_conn_recv_window;
 } gowt_config;
 
 /**
@@ -659,7 +678,13 @@ int gowt_create_local_stream(gowt_ctx *ctx, gowt_session_t s, int bidi,
  * Push send: copy len bytes (and FIN if fin) into the stream's send buffer.
  * All or nothing: when the buffer (config stream_send_buffer) cannot take
  * them now, returns GOWT_ERR_WOULD_BLOCK and GOWT_EV_STREAM_WRITABLE
- * follows once it can. len 0 with fin=1 just sends FIN.
+ * follows once it can. len 0 with fin=1 just sends FIN. Memory is counted
+ * in bytes: the buffer holds at most stream_send_buffer plus one partly
+ * filled 64 KiB chunk, however many calls filled it; a small send (up to
+ * 1 KiB) into an idle stream is copied straight into the QUIC stack. Data
+ * handed over with fin=1 leaves with FIN on the frame of its last byte.
+ * Data and FIN given before gowt_session_close still go out until the
+ * close resets the session's unfinished streams.
  * Returns GOWT_OK, GOWT_ERR_WOULD_BLOCK, GOWT_ERR_TOO_LARGE (len larger than
  * the whole buffer), GOWT_ERR_CLOSED (FIN sent, reset, STOP_SENDING received,
  * session closed), GOWT_ERR_STATE (stream in pull mode, or receive-only),
@@ -671,6 +696,11 @@ int gowt_stream_send(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
 /**
  * Pull send: active=1 makes the library ask for data with
  * GOWT_EV_PROVIDE_DATA whenever the stream can send; active=0 stops asking.
+ * ev->length offers at most 64 KiB, and with WebTransport flow control no
+ * more than the session's credit. The next PROVIDE_DATA is asked while the
+ * previous answer is being written (two chunks in flight at most). An empty
+ * answer with still_active=1 is asked again after 125 ms, or at once when
+ * gowt_stream_mark_active(…, 1) is called again (call it when data arrives).
  * A stream that already has push data queued finishes sending it first.
  * Returns GOWT_OK, GOWT_ERR_CLOSED, GOWT_ERR_STATE (receive-only),
  * GOWT_ERR_NOT_FOUND.
@@ -681,7 +711,8 @@ int gowt_stream_mark_active(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
 /**
  * Answer a GOWT_EV_PROVIDE_DATA event, once, inside its callback: get a
  * buffer for n bytes (n <= ev->length) to fill before the callback returns.
- * fin=1 ends the stream after these bytes; still_active=0 stops further
+ * fin=1 ends the stream after these bytes (FIN rides on the frame of the
+ * last byte); still_active=0 stops further
  * PROVIDE_DATA until gowt_stream_mark_active(…, 1). Not answering means "no
  * data now" and makes the stream inactive. *buf may be NULL when n is 0.
  * Returns GOWT_OK, GOWT_ERR_TOO_LARGE (n > ev->length), GOWT_ERR_STATE
@@ -705,6 +736,17 @@ int gowt_stream_reset(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
  *  (send-only stream), GOWT_ERR_CLOSED, GOWT_ERR_NOT_FOUND. */
 int gowt_stream_stop_sending(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
                              uint32_t code);
+
+/** Pause (on = 0) or resume (on = 1) reading this stream (msquic's
+ *  StreamReceiveSetEnabled). While paused, no POST_DATA / POST_FIN / RESET
+ *  of this stream is delivered and nothing more is read, so QUIC's stream
+ *  flow control stops the peer on this stream only; other streams go on.
+ *  Data already queued for delivery is still delivered. Any thread.
+ *  Returns GOWT_OK (also when already in that state), GOWT_ERR_STATE
+ *  (send-only stream), GOWT_ERR_CLOSED (receive side finished),
+ *  GOWT_ERR_NOT_FOUND. */
+int gowt_stream_set_receive_enabled(gowt_ctx *ctx, gowt_session_t s,
+                                    uint64_t stream_id, int on);
 
 /** Set the stream's app context; it is valid until the stream's FREE event
  *  (same delivery rule as gowt_session_set_app_ctx). Returns GOWT_OK,
@@ -734,7 +776,8 @@ int gowt_set_datagram_ready(gowt_ctx *ctx, gowt_session_t s, int ready);
  * Answer a GOWT_EV_PROVIDE_DATAGRAM event, once, inside its callback: get a
  * buffer for one datagram of n bytes (n <= ev->length) to fill before the
  * callback returns. more=1 asks to be called again; more=0 clears ready.
- * n == 0 sends nothing. Returns GOWT_OK, GOWT_ERR_TOO_LARGE, GOWT_ERR_STATE,
+ * n == 0 sends nothing; with more=1 the next PROVIDE_DATAGRAM comes after
+ * 125 ms, or at once on gowt_set_datagram_ready(…, 1). Returns GOWT_OK, GOWT_ERR_TOO_LARGE, GOWT_ERR_STATE,
  * GOWT_ERR_INVALID_ARG.
  */
 int gowt_provide_datagram(gowt_ctx *ctx, const gowt_event *ev, size_t n, int more,

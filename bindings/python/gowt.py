@@ -103,6 +103,9 @@ class _Config(Structure):
         ("www_dir", c_char_p),
         # since 0.2.0
         ("connect_decision_timeout_ms", c_uint32), ("reserved0", c_uint32),
+        ("recv_buffer_bytes", c_uint64),
+        ("stream_recv_window", c_uint64), ("max_stream_recv_window", c_uint64),
+        ("conn_recv_window", c_uint64), ("max_conn_recv_window", c_uint64),
     ]
 
 
@@ -190,6 +193,7 @@ def _load():
         "gowt_stream_send": (c_int, [c_void_p, c_uint64, c_uint64, c_char_p, c_size_t, c_int]),
         "gowt_stream_reset": (c_int, [c_void_p, c_uint64, c_uint64, c_uint32]),
         "gowt_stream_stop_sending": (c_int, [c_void_p, c_uint64, c_uint64, c_uint32]),
+        "gowt_stream_set_receive_enabled": (c_int, [c_void_p, c_uint64, c_uint64, c_int]),
         "gowt_stream_mark_active": (c_int, [c_void_p, c_uint64, c_uint64, c_int]),
         "gowt_provide_stream_data": (c_int, [c_void_p, POINTER(_Event), c_size_t, c_int,
                                              c_int, POINTER(POINTER(c_uint8))]),
@@ -554,6 +558,11 @@ class Context:
     def stop_sending(self, session, stream_id, code):
         self._check(_lib.gowt_stream_stop_sending(self._ptr, session, stream_id, code),
                     "gowt_stream_stop_sending")
+
+    def set_receive_enabled(self, session, stream_id, on):
+        """Pause (False) or resume (True) reading one stream."""
+        self._check(_lib.gowt_stream_set_receive_enabled(self._ptr, session, stream_id, 1 if on else 0),
+                    "gowt_stream_set_receive_enabled")
 
     # -- datagrams -----------------------------------------------------------
 
