@@ -66,13 +66,20 @@
  * (gowt_ctx_last_error()). Every function recovers from internal failures
  * and returns GOWT_ERR_INTERNAL instead of crashing the host.
  *
+ * Process notes (facts of the Go runtime inside): one runtime per process;
+ * do not fork() without exec() after loading the library; host signal
+ * handlers for SIGSEGV/SIGBUS/SIGFPE/SIGPIPE/SIGURG must use SA_ONSTACK.
+ *
  * ---------------------------------------------------------------------------
  * ABI: SONAME AND GROWING STRUCTS
  * ---------------------------------------------------------------------------
- * The library is libgowt.so.0 (soname); a program built against this header
- * or an older 0.x one runs with any later 0.x library. Only gowt_* symbols
- * are exported. Enum values and #define values are frozen (new ones are
- * appended); functions are only added.
+ * The library is libgowt.so.0 (soname; the file is libgowt.so.0.MINOR.PATCH,
+ * libgowt.so the linker name, which 0.1.0 programs, linked to that name,
+ * also load). A program built against this header or an older 0.x one runs
+ * with any later 0.x library. Only gowt_* symbols are exported. Enum and
+ * #define values are frozen (new ones are appended; the one change,
+ * GOWT_CONNECT_DEFER in 0.2.0, keeps 0.1.0 programs working: see there);
+ * functions are only added.
  *
  * Structs that carry a size (gowt_config, gowt_path_options,
  * gowt_connect_options, gowt_session_info) begin with uint32_t struct_size
@@ -99,15 +106,16 @@
  *    the caller's size, zeroes the rest of the caller's struct, and sets
  *    struct_size to the number of bytes it filled; GOWT_HAS_FIELD() tells
  *    whether a given field was filled.
+ * Programs built against 0.1.0 called gowt_config_init, gowt_path_options_init
+ * and gowt_connect_options_init as functions: those symbols stay exported
+ * and fill the 0.1.0 layout (new code reaches the *_init_sized functions
+ * through the macros of the same names).
  * Library-owned structs (gowt_event, gowt_connect_request) grow at the end
  * too; only read them through the pointers the library gives.
  * For maintainers: append fields at the end, never into padding; after the
  * 0.1.0 part a sized struct has no implicit padding (fill it with
  * uint32_t reservedN, "must be 0", which a later 32-bit field replaces).
- *
- * Process notes (facts of the Go runtime inside): one runtime per process;
- * do not fork() without exec() after loading the library; host signal
- * handlers for SIGSEGV/SIGBUS/SIGFPE/SIGPIPE/SIGURG must use SA_ONSTACK.
+
  */
 #ifndef GOWT_H
 #define GOWT_H
@@ -419,7 +427,8 @@ typedef int (*gowt_session_cb)(gowt_ctx *ctx, const gowt_event *ev, void *app_ct
  *  returning 1 for "error" hit by accident; since 0.2.0 it is this value,
  *  and 1 refuses with 500. Compatibility: a context created with a
  *  gowt_config of the 0.1.0 layout (a program built against 0.1.0) still
- *  defers on 1 (subject to the default decision timeout). */
+ *  defers on 1 (subject to the default decision timeout); with a NULL
+ *  config the library cannot tell, and 1 refuses. */
 #define GOWT_CONNECT_DEFER 0x44454652 /* "DEFR" */
 
 /* ------------------------------------------------------------------------ */

@@ -21,5 +21,10 @@ void test_threads(void);
 void test_two_process(void);
 void test_serve_child(void); /* hidden: the server half of two_process */
 void test_cert(void);
+/* test_v02.c */
+void test_defer_value(void);
+void test_defer_timeout(void);
+void test_ctx_wait(void);
+void test_thread_error(void);
 
 #endif

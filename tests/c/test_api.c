@@ -293,6 +293,10 @@ static const test_case cases[] = {
     {"two_process", test_two_process},
     {"serve_child", test_serve_child},
     {"cert", test_cert},
+    {"defer_value", test_defer_value},
+    {"defer_timeout", test_defer_timeout},
+    {"ctx_wait", test_ctx_wait},
+    {"thread_error", test_thread_error},
 };
 
 int main(int argc, char **argv) {

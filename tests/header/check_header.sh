@@ -14,7 +14,10 @@ cat >"$tmp/use.cpp" <<'CPP'
 static int cb(gowt_ctx *, const gowt_event *ev, void *) { return ev->type == GOWT_EV_CONNECT ? 404 : 0; }
 int main() {
     gowt_config cfg;
-    gowt_config_init(&cfg);
+    if (gowt_config_init(&cfg) != GOWT_OK) return 1;
+    gowt_session_info info;
+    info.struct_size = sizeof info;
+    if (!GOWT_HAS_FIELD(&info, gowt_session_info, shared_connection)) return 1;
     gowt_session_cb f = cb;
     std::printf("%s %d %p\n", gowt_version(), GOWT_VERSION_NUMBER, reinterpret_cast<void *>(f));
     return 0;
