@@ -26,5 +26,6 @@ void test_defer_value(void);
 void test_defer_timeout(void);
 void test_ctx_wait(void);
 void test_thread_error(void);
+void test_receive_pause(void);
 
 #endif

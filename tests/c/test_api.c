@@ -297,6 +297,7 @@ static const test_case cases[] = {
     {"defer_timeout", test_defer_timeout},
     {"ctx_wait", test_ctx_wait},
     {"thread_error", test_thread_error},
+    {"receive_pause", test_receive_pause},
 };
 
 int main(int argc, char **argv) {

@@ -298,3 +298,65 @@ void test_thread_error(void) {
     CHECK_OK(gowt_ctx_destroy(ctx));
     tsrv_stop(&srv);
 }
+
+/* receive_pause: gowt_stream_set_receive_enabled pauses one stream (the
+ * other finishes), resuming delivers the rest; recv_buffer_bytes and the
+ * QUIC stream windows of gowt_config are taken. */
+typedef struct pause_state {
+    uint64_t paused; /* stream ID, or UINT64_MAX */
+    gowt_session_t s;
+} pause_state;
+
+static int pause_hook(tsrv *srv, gowt_ctx *ctx, const gowt_event *ev) {
+    pause_state *ps = srv->user;
+    if (ev->type == GOWT_EV_STREAM_OPENED && AT_LOAD(&ps->paused) == UINT64_MAX) {
+        CHECK_OK(gowt_stream_set_receive_enabled(ctx, ev->session, ev->stream_id, 0));
+        CHECK_OK(gowt_stream_set_receive_enabled(ctx, ev->session, ev->stream_id, 0));
+        AT_STORE(&ps->s, ev->session);
+        AT_STORE(&ps->paused, ev->stream_id);
+    }
+    return HOOK_CONTINUE;
+}
+
+void test_receive_pause(void) {
+    gowt_config cfg;
+    CHECK_OK(gowt_config_init(&cfg));
+    CHECK(cfg.recv_buffer_bytes == 16u << 20 && cfg.conn_recv_window == 8u << 20);
+    cfg.recv_buffer_bytes = 1 << 20;
+    cfg.stream_recv_window = cfg.max_stream_recv_window = 64 << 10;
+    pause_state ps = {UINT64_MAX, 0};
+    tsrv srv;
+    tsrv_start(&srv, &cfg, 0, pause_hook, &ps);
+    srv.log.no_data = 1; /* before any stream: only lengths are logged */
+    gowt_ctx *cli = ctx_with(NULL);
+    evlog l;
+    evlog_init(&l);
+    gowt_session_t s = cli_connect(cli, srv.port, "/pause", NULL, &l);
+    evlog_wait_any(&l, GOWT_EV_CONNECT_ACCEPTED, s, ANY_ID, 5000);
+
+    size_t n = 512 << 10;
+    uint8_t *buf = malloc(n);
+    pat_fill(buf, 7, 0, n);
+    uint64_t a, b;
+    CHECK_OK(gowt_create_local_stream(cli, s, 0, NULL, &a));
+    CHECK_OK(gowt_stream_send(cli, s, a, buf, n, 1));
+    WAIT_UNTIL(AT_LOAD(&ps.paused) != UINT64_MAX, 5000);
+    CHECK_OK(gowt_create_local_stream(cli, s, 0, NULL, &b));
+    CHECK_OK(gowt_stream_send(cli, s, b, buf, n, 1));
+    /* a client send-only stream cannot be paused; unknown streams */
+    CHECK_RC(gowt_stream_set_receive_enabled(cli, s, a, 0), GOWT_ERR_STATE);
+    CHECK_RC(gowt_stream_set_receive_enabled(cli, s, 999999, 0), GOWT_ERR_NOT_FOUND);
+
+    rec_event fin = evlog_wait_any(&srv.log, GOWT_EV_POST_FIN, 0, ANY_ID, 10000);
+    uint64_t paused = AT_LOAD(&ps.paused);
+    CHECK(fin.stream_id != paused);
+    sleep_ms(200);
+    CHECK(evlog_count_for(&srv.log, GOWT_EV_POST_FIN, 0, paused) == 0);
+    CHECK_OK(gowt_stream_set_receive_enabled(srv.ctx, AT_LOAD(&ps.s), paused, 1));
+    evlog_wait_any(&srv.log, GOWT_EV_POST_FIN, 0, paused, 10000);
+    free(buf);
+    CHECK_OK(gowt_session_close(cli, s, 0, NULL, 0));
+    evlog_wait_any(&l, GOWT_EV_DEREGISTER, s, ANY_ID, 5000);
+    CHECK_OK(gowt_ctx_destroy(cli));
+    tsrv_stop(&srv);
+}
