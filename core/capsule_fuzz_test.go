@@ -71,15 +71,13 @@ func refParseCapsules(raw []byte) ([]refCapsuleEvent, refCapsuleEnd) {
 			ev.value, _, ev.valueOK = refVarint(window)
 		}
 		evs = append(evs, ev)
-		if http3.CapsuleType(typ) == capsuleCloseSession {
-			// A CLOSE ends the session once its code and the first 1024
-			// bytes of reason are in: the reader skips the rest of an
-			// over-long reason without waiting for it, and only the CLOSE
-			// matters after that.
-			return evs, endCloseLast
-		}
 		if avail < l {
 			return evs, endError
+		}
+		if http3.CapsuleType(typ) == capsuleCloseSession {
+			// readCapsules goes on reading after a CLOSE, but the session
+			// has ended: only the CLOSE matters.
+			return evs, endCloseLast
 		}
 		pos = start + int(l)
 	}

@@ -312,10 +312,7 @@ func nextCtrlCapsule(p *http3.CapsuleParser) (ctrlCapsule, error) {
 	case capsuleCloseSession:
 		payload, err := io.ReadAll(io.LimitReader(r, 4+maxCloseReason))
 		_ = r.Discard()
-		// A stream that ends right after the part we keep (code and 1024
-		// bytes of reason) still closed cleanly: the rest of an over-long
-		// reason is skipped anyway (found by FuzzCapsules).
-		if (err != nil && len(payload) < 4+maxCloseReason) || len(payload) < 4 {
+		if err != nil || len(payload) < 4 {
 			return c, errMalformedClose
 		}
 		c.code = uint32(payload[0])<<24 | uint32(payload[1])<<16 | uint32(payload[2])<<8 | uint32(payload[3])
