@@ -35,10 +35,10 @@ const (
 
 // refParseCapsules is the model of the capsule stream (RFC 9297 section 3.2,
 // draft-ietf-webtrans-http3 sections 5.6 and 6): it says which capsules
-// readCapsules acts on and how reading ends. A CLOSE whose declared length
-// goes past the end of the stream still counts when its first
-// 4+maxCloseReason bytes (or all of it, if shorter) are there: the session
-// ends with it and nothing after it matters.
+// readCapsules acts on and how reading ends. A CLOSE is malformed when it
+// is shorter than its 4-byte code or cut off by the end of the stream; a
+// reason longer than maxCloseReason is cut to it. The session ends with the
+// CLOSE: nothing after it matters.
 func refParseCapsules(raw []byte) ([]refCapsuleEvent, refCapsuleEnd) {
 	var evs []refCapsuleEvent
 	pos := 0
@@ -60,7 +60,7 @@ func refParseCapsules(raw []byte) ([]refCapsuleEvent, refCapsuleEnd) {
 		switch http3.CapsuleType(typ) {
 		case capsuleCloseSession:
 			need := min(l, 4+maxCloseReason)
-			if avail < need || need < 4 {
+			if avail < l || need < 4 {
 				return evs, endBadClose
 			}
 			p := raw[start : start+int(need)]
@@ -71,13 +71,13 @@ func refParseCapsules(raw []byte) ([]refCapsuleEvent, refCapsuleEnd) {
 			ev.value, _, ev.valueOK = refVarint(window)
 		}
 		evs = append(evs, ev)
-		if avail < l {
-			return evs, endError
-		}
 		if http3.CapsuleType(typ) == capsuleCloseSession {
 			// readCapsules goes on reading after a CLOSE, but the session
 			// has ended: only the CLOSE matters.
 			return evs, endCloseLast
+		}
+		if avail < l {
+			return evs, endError
 		}
 		pos = start + int(l)
 	}
@@ -206,6 +206,31 @@ func FuzzCapsuleCloseAfterUnknown(f *testing.F) {
 	})
 }
 
+// TestTruncatedCloseIsMalformed: a CLOSE cut off by the end of the stream
+// is malformed however the stream delivers its end (regression: a CLOSE
+// declared longer than 4+maxCloseReason bytes and cut off after them was
+// taken as a clean close, unless the transport returned io.EOF together
+// with the last byte; FuzzCapsules found the difference).
+func TestTruncatedCloseIsMalformed(t *testing.T) {
+	payload := append([]byte{0, 0, 0, 7}, bytes.Repeat([]byte("r"), 2000)...)
+	full := refCapsule(uint64(capsuleCloseSession), payload)
+	for _, cut := range []int{len(full) - 1, 4 + 4 + maxCloseReason, 4 + 4 + maxCloseReason + 1, 100, 7} {
+		for _, eofWithData := range []bool{false, true} {
+			for _, chunk := range []int{0, 1, 5} {
+				r := &chunkReader{data: full[:cut], chunk: chunk, eofWithData: eofWithData}
+				if _, err := nextCtrlCapsule(http3.NewCapsuleParser(r)); !errors.Is(err, errMalformedClose) {
+					t.Errorf("cut at %d (eofWithData %v, chunk %d): err %v, want errMalformedClose", cut, eofWithData, chunk, err)
+				}
+			}
+		}
+	}
+	// Complete, with a reason over the limit: a close, the reason cut.
+	c, err := nextCtrlCapsule(http3.NewCapsuleParser(&chunkReader{data: full, eofWithData: true}))
+	if err != nil || c.code != 7 || len(c.reason) != maxCloseReason {
+		t.Fatalf("complete CLOSE with a long reason: %v, code %d, reason of %d bytes", err, c.code, len(c.reason))
+	}
+}
+
 // TestCapsuleEncodersMatchReference: our capsule writers (wire.go) against
 // the reference encoding.
 func TestCapsuleEncodersMatchReference(t *testing.T) {
@@ -237,6 +262,7 @@ func init() {
 		{"close-zero-length", []any{c(0x2843, nil), uint8(0), false}},
 		{"close-reason-1024", []any{c(0x2843, closeP(7, string(long[:1024]))), uint8(3), false}},
 		{"close-reason-2000", []any{c(0x2843, closeP(7, string(long))), uint8(0), true}},
+		{"close-long-reason-truncated", []any{c(0x2843, closeP(7, string(long)))[:1100], uint8(0), false}},
 		{"close-truncated", []any{c(0x2843, closeP(9, "truncated"))[:8], uint8(2), false}},
 		{"close-huge-length", []any{cat(v(0x2843), refAppendVarint(nil, maxVarint), closeP(5, "x")), uint8(0), false}},
 		{"grease-then-close", []any{cat(c(0x17, nil), c(0x29*3+0x17, []byte("grease")), c(0x2843, closeP(3, "done"))), uint8(0), false}},

@@ -311,7 +311,9 @@ func nextCtrlCapsule(p *http3.CapsuleParser) (ctrlCapsule, error) {
 	switch typ {
 	case capsuleCloseSession:
 		payload, err := io.ReadAll(io.LimitReader(r, 4+maxCloseReason))
-		_ = r.Discard()
+		if derr := r.Discard(); err == nil {
+			err = derr // cut off by the end of the stream (RFC 9297 section 3.3)
+		}
 		if err != nil || len(payload) < 4 {
 			return c, errMalformedClose
 		}
