@@ -263,7 +263,7 @@ func goCoreConfig(cfg *C.gowt_config, c core.Config) (core.Config, error) {
 	if cfg.max_incoming_streams_uni != 0 {
 		c.MaxIncomingUni = int64(cfg.max_incoming_streams_uni)
 	}
-	if cfg.max_incoming_data > 1<<62 {
+	if cfg.max_incoming_data > 1<<62-1 {
 		return c, errArg("max_incoming_data too large")
 	}
 	c.MaxIncomingData = int64(cfg.max_incoming_data)
