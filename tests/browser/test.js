@@ -723,16 +723,27 @@ async function batonGame(baton, count, opts) {
   };
 }
 
+// A server-closed game that Chromium 156 reports as "Connection lost"
+// (open issue: tests/browser/README.md, bug_reset_after_fin, which keeps
+// measuring it unretried) is played once more; the second verdict counts.
+async function batonGameOnceMore(baton, count, opts) {
+  const r = await batonGame(baton, count, opts);
+  if (r.ok || !/Connection lost/.test(r.detail)) return r;
+  const again = await batonGame(baton, count, opts);
+  again.detail = 'played again after "Connection lost" (open issue): ' + again.detail;
+  return again;
+}
+
 check('baton', 35000, async () => {
   if (!BATON_PORT || !BATON_HASH) return {ok: false, detail: 'no gowt_baton server (see the runner)'};
   // Odd start: the page sends the last 0 and the server closes the session.
-  return batonGame(129, 4);
+  return batonGameOnceMore(129, 4);
 });
 
 check('baton_page_ends', 35000, async () => {
   if (!BATON_PORT || !BATON_HASH) return {ok: false, detail: 'no gowt_baton server (see the runner)'};
   // Even start: the server sends the last 0 and the page closes the session.
-  return batonGame(200, 4);
+  return batonGameOnceMore(200, 4);
 });
 
 // What browser harnesses written for pico_baton do: offer the sub-protocol
@@ -741,7 +752,7 @@ check('baton_protocol', 35000, async () => {
   if (!BATON_PORT || !BATON_HASH) return {ok: false, detail: 'no gowt_baton server (see the runner)'};
   // 75: the page's last 0 goes on a bidi stream the page opened (see
   // bug_reset_after_fin for the other ending).
-  const r = await batonGame(75, 3, {protocols: ['devious-baton-00'], wantProtocol: 'devious-baton-00'});
+  const r = await batonGameOnceMore(75, 3, {protocols: ['devious-baton-00'], wantProtocol: 'devious-baton-00'});
   r.detail = 'transport.protocol ' + JSON.stringify(r.data.protocol) + '; ' + r.detail;
   return r;
 });
@@ -754,7 +765,9 @@ check('baton_protocol', 35000, async () => {
 // page's.
 check('baton_protocol_datagrams', 35000, async () => {
   if (!BATON_PORT || !BATON_HASH) return {ok: false, detail: 'no gowt_baton server (see the runner)'};
-  const r = await batonGame(1, 2, {protocols: ['devious-baton-00'], wantProtocol: 'devious-baton-00'});
+  // 75 as in baton_protocol: a start whose game ends on a stream the page
+  // opened (start 1 ended like bug_reset_after_fin, about 1 run in 5).
+  const r = await batonGameOnceMore(75, 3, {protocols: ['devious-baton-00'], wantProtocol: 'devious-baton-00'});
   const want = r.data.dgramsExpected.slice().sort((a, b) => a - b);
   const got = r.data.dgramValues.slice().sort((a, b) => a - b);
   const pool = want.slice();
