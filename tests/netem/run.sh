@@ -130,6 +130,11 @@ for b in "$BATON" "$XFER" "$LINK"; do
   fi
 done
 
+MAIN=$$ # $$ is this pid in subshells too
+# The background loops stop when this script is gone (a SIGKILL runs no
+# trap; servers and netem_link get their parent-death signal, and a client
+# already running ends by its own -T bound).
+main_alive() { kill -0 "$MAIN" 2>/dev/null; }
 NSA="gowtnm-$$-a" NSB="gowtnm-$$-b" NSP="gowtnm-$$-probe"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gowt-netem.XXXXXX")
 PIDS=()  # servers and netem_link
@@ -399,7 +404,7 @@ xfer_run() {
 log "transfers: $XFER_RUNS per role, $XFER_BYTES bytes, timeout ${XFER_TIMEOUT}s each"
 XPIDS=()
 for role in A B; do
-  ( for ((i = 1; i <= XFER_RUNS; i++)); do xfer_run "$role" "$i"; head -n 1 "$WORK/xfer_${role}_"*"_$i.verdict"; done ) &
+  ( for ((i = 1; i <= XFER_RUNS; i++)); do main_alive || exit 1; xfer_run "$role" "$i"; head -n 1 "$WORK/xfer_${role}_"*"_$i.verdict"; done ) &
   XPIDS+=($!)
   BGPIDS+=($!)
 done
@@ -411,6 +416,7 @@ for role in A B; do
   for count in $COUNTS; do
     running=0
     for ((i = 1; i <= GAMES; i++)); do
+      main_alive || exit 1
       baton_game "$role" "$count" "$i" &
       running=$((running + 1))
       if ((running >= JOBS)); then wait -n 2>/dev/null || true; running=$((running - 1)); fi
@@ -418,7 +424,7 @@ for role in A B; do
     while ((running > 0)); do wait -n 2>/dev/null || true; running=$((running - 1)); done
     # make sure every game of this count has finished before the next
     for ((i = 1; i <= GAMES; i++)); do
-      while [[ ! -e $WORK/baton_${role}_${count}_$i.verdict ]]; do sleep 0.2; done
+      while [[ ! -e $WORK/baton_${role}_${count}_$i.verdict ]]; do main_alive || exit 1; sleep 0.2; done
       ((GAMES <= 3)) && head -n 1 "$WORK/baton_${role}_${count}_$i.verdict"
     done
     n=$(grep -c "^baton count=$count, server in ns $role"$'\t'1 "$RESULTS")
