@@ -7,6 +7,7 @@ command -v cmake >/dev/null || need+=(cmake)
 command -v ninja >/dev/null || need+=(ninja-build)
 command -v cc >/dev/null || need+=(gcc)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v ip >/dev/null || need+=(iproute2) # tests/netem: namespaces, veth, tc
 if [[ "${1:-}" == browser ]] && [[ ! -x /usr/lib/chromium/chromium ]]; then
   need+=(chromium)
 fi
