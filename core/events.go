@@ -185,21 +185,6 @@ func (q *eventQueue) pushReserved(ev Event, alive func() bool) bool {
 	return true
 }
 
-// tryPushData adds a data event only if there is room (datagrams: dropping
-// and counting beats stalling the receive loop).
-func (q *eventQueue) tryPushData(ev Event) bool {
-	ev.isData = true
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.dataN >= q.dataCap || q.closed {
-		return false
-	}
-	q.dataN++
-	q.items = append(q.items, ev)
-	q.signalLocked()
-	return true
-}
-
 // wakeWaiters re-checks blocked data producers (a stream or session ended).
 func (q *eventQueue) wakeWaiters() {
 	q.mu.Lock()
