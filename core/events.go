@@ -77,9 +77,9 @@ type Event struct {
 	charge int  // bytes of the receive budget it holds (cap of Data)
 }
 
-// eventQueue is the context's FIFO of events. Data events (stream data,
-// datagrams) are bounded in number (dataCap) and stream data also in bytes
-// (byteCap, the receive budget): stream readers reserve their buffer's size
+// eventQueue is the context's FIFO of events. Stream data events are
+// bounded in number (dataCap) and in bytes (byteCap, the receive budget;
+// datagrams have their own per-session bound, datagram_recv_queue): stream readers reserve their buffer's size
 // before reading and block while the budget is spent, which stops reading
 // and lets QUIC flow control push back on the peer. Control events
 // (close, reset, free...) are never refused: there is a bounded number of
