@@ -140,21 +140,54 @@ func TestFlowControlWithinLimits(t *testing.T) {
 // second (before: about 32 000 events a second), and asked at once when it
 // marks the stream active again.
 func TestPullEmptyAnswerDoesNotSpin(t *testing.T) {
-	srec := newRecorder()
-	_, port := newServer(t, testConfig(), "/pull", srec.cb(nil))
+	pc := newPullClient(t, EvProvideData, func(ev *Event, ready bool) {
+		if ready {
+			buf, _ := ev.Provide.Answer(5, true, false)
+			copy(buf, "hello")
+		} else {
+			_, _ = ev.Provide.Answer(0, false, true)
+		}
+	})
+	st, err := pc.sess.OpenStream(false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkActive(true); err != nil {
+		t.Fatal(err)
+	}
+	pc.checkNoSpin(t)
+	start := time.Now()
+	if err := st.MarkActive(true); err != nil {
+		t.Fatal(err)
+	}
+	fin := pc.srec.wait(t, EvPostFin)
+	if string(fin.Data) != "hello" {
+		t.Fatalf("server got %q", fin.Data)
+	}
+	if d := time.Since(start); d > 90*time.Millisecond {
+		t.Logf("data after mark_active took %v", d)
+	}
+}
+
+// pullClient is a client session whose callback counts PROVIDE events of
+// one type and answers them with answer (ready is set by checkNoSpin).
+type pullClient struct {
+	typ   EventType
+	srec  *recorder
+	sess  *Session
+	asked atomic.Int64
+	ready atomic.Bool
+}
+
+func newPullClient(t *testing.T, typ EventType, answer func(ev *Event, ready bool)) *pullClient {
+	pc := &pullClient{typ: typ, srec: newRecorder()}
+	_, port := newServer(t, testConfig(), "/pull", pc.srec.cb(nil))
 	cli := newClient(t, testConfig())
-	var asked atomic.Int64
-	var ready atomic.Bool
 	crec := newRecorder()
 	sess, err := cli.Connect("https://127.0.0.1:"+itoa(port)+"/pull", ConnectOptions{}, crec.cb(func(c *Context, ev *Event) int {
-		if ev.Type == EvProvideData {
-			asked.Add(1)
-			if ready.Load() {
-				buf, _ := ev.Provide.Answer(5, true, false)
-				copy(buf, "hello")
-			} else {
-				_, _ = ev.Provide.Answer(0, false, true)
-			}
+		if ev.Type == typ {
+			pc.asked.Add(1)
+			answer(ev, pc.ready.Load())
 		}
 		return 0
 	}), 0)
@@ -162,31 +195,21 @@ func TestPullEmptyAnswerDoesNotSpin(t *testing.T) {
 		t.Fatal(err)
 	}
 	crec.wait(t, EvConnectAccepted)
-	st, err := sess.OpenStream(false, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.MarkActive(true); err != nil {
-		t.Fatal(err)
-	}
+	pc.sess = sess
+	return pc
+}
+
+// checkNoSpin lets a second of empty answers pass, requires at most 10
+// questions in it, then makes the answers carry data.
+func (pc *pullClient) checkNoSpin(t *testing.T) {
+	t.Helper()
 	time.Sleep(time.Second)
-	n := asked.Load()
-	t.Logf("PROVIDE_DATA events in 1 s of empty answers: %d", n)
+	n := pc.asked.Load()
+	t.Logf("%v events in 1 s of empty answers: %d", pc.typ, n)
 	if n > 10 {
-		t.Fatalf("%d PROVIDE_DATA events in one second of empty answers", n)
+		t.Fatalf("%d %v events in one second of empty answers", n, pc.typ)
 	}
-	ready.Store(true)
-	start := time.Now()
-	if err := st.MarkActive(true); err != nil {
-		t.Fatal(err)
-	}
-	fin := srec.wait(t, EvPostFin)
-	if string(fin.Data) != "hello" {
-		t.Fatalf("server got %q", fin.Data)
-	}
-	if d := time.Since(start); d > 90*time.Millisecond {
-		t.Logf("data after mark_active took %v", d)
-	}
+	pc.ready.Store(true)
 }
 
 // TestReceivePausedStreamDoesNotStallOthers: pausing one stream's receive
@@ -331,42 +354,22 @@ func TestSessionsIsolatedOnSharedConnection(t *testing.T) {
 // TestPullEmptyDatagramDoesNotSpin: the same back-off for PROVIDE_DATAGRAM
 // answered with nothing while the session stays datagram-ready.
 func TestPullEmptyDatagramDoesNotSpin(t *testing.T) {
-	srec := newRecorder()
-	_, port := newServer(t, testConfig(), "/dg", srec.cb(nil))
-	cli := newClient(t, testConfig())
-	var asked atomic.Int64
-	var ready atomic.Bool
-	crec := newRecorder()
-	sess, err := cli.Connect("https://127.0.0.1:"+itoa(port)+"/dg", ConnectOptions{}, crec.cb(func(c *Context, ev *Event) int {
-		if ev.Type == EvProvideDatagram {
-			asked.Add(1)
-			if ready.Load() {
-				buf, _ := ev.Provide.Answer(4, false, false)
-				copy(buf, "ping")
-			} else {
-				_, _ = ev.Provide.Answer(0, false, true)
-			}
+	pc := newPullClient(t, EvProvideDatagram, func(ev *Event, ready bool) {
+		if ready {
+			buf, _ := ev.Provide.Answer(4, false, false)
+			copy(buf, "ping")
+		} else {
+			_, _ = ev.Provide.Answer(0, false, true)
 		}
-		return 0
-	}), 0)
-	if err != nil {
+	})
+	if err := pc.sess.SetDatagramReady(true); err != nil {
 		t.Fatal(err)
 	}
-	crec.wait(t, EvConnectAccepted)
-	if err := sess.SetDatagramReady(true); err != nil {
+	pc.checkNoSpin(t)
+	if err := pc.sess.SetDatagramReady(true); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
-	n := asked.Load()
-	t.Logf("PROVIDE_DATAGRAM events in 1 s of empty answers: %d", n)
-	if n > 10 {
-		t.Fatalf("%d PROVIDE_DATAGRAM events in one second of empty answers", n)
-	}
-	ready.Store(true)
-	if err := sess.SetDatagramReady(true); err != nil {
-		t.Fatal(err)
-	}
-	if dg := srec.wait(t, EvPostDatagram); string(dg.Data) != "ping" {
+	if dg := pc.srec.wait(t, EvPostDatagram); string(dg.Data) != "ping" {
 		t.Fatalf("server got %q", dg.Data)
 	}
 }
