@@ -48,6 +48,13 @@ static void gowt_run_batch(gowt_ctx *ctx, gowt_batch_mem *m, int n) {
     }
 }
 
+// Runs the log callback for n messages: one Go->C crossing.
+static void gowt_run_logs(gowt_ctx *ctx, uintptr_t cb, void *app, int n, const int *levels,
+                          char **comps, char **msgs) {
+    gowt_log_cb f = (gowt_log_cb)cb;
+    for (int i = 0; i < n; i++) f(ctx, levels[i], comps[i], msgs[i], app);
+}
+
 static gowt_connect_request *gowt_new_request(size_t nproto, size_t nhdr) {
     gowt_connect_request *r = calloc(1, sizeof *r);
     if (!r) return NULL;
@@ -63,6 +70,7 @@ static void gowt_free_request(gowt_connect_request *r) {
     if (!r) return;
     free((void *)r->path); free((void *)r->query); free((void *)r->authority);
     free((void *)r->origin); free((void *)r->protocol);
+    free((void *)r->peer_addr); free((void *)r->local_addr); free((void *)r->peer_cert_sha256);
     for (size_t i = 0; i < r->protocol_count; i++) free((void *)r->protocols[i]);
     for (size_t i = 0; i < r->header_count; i++) {
         free((void *)r->header_names[i]); free((void *)r->header_values[i]);
@@ -76,6 +84,7 @@ import "C"
 import (
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -93,6 +102,52 @@ type Handle struct {
 	requests []*C.gowt_connect_request
 	protos   map[string]*C.char // interned sub-protocol names
 	opts     Options
+	log      atomic.Pointer[logTarget]
+}
+
+// logTarget is the C log callback of a context and its app pointer.
+type logTarget struct{ cb, app uintptr }
+
+// SetLog sets the C log callback (nil: none).
+func (h *Handle) SetLog(cb, app unsafe.Pointer) {
+	if cb == nil {
+		h.log.Store(nil)
+		return
+	}
+	h.log.Store(&logTarget{uintptr(cb), uintptr(app)})
+}
+
+// DeliverLogs implements core.Deliverer: the messages are copied into C
+// memory for the call and freed after it.
+func (h *Handle) DeliverLogs(c *core.Context, logs []core.LogEntry) {
+	t := h.log.Load()
+	if t == nil || len(logs) == 0 {
+		return
+	}
+	n := len(logs)
+	levels := (*C.int)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.int(0)))))
+	comps := (**C.char)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(uintptr(0)))))
+	msgs := (**C.char)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(uintptr(0)))))
+	defer C.free(unsafe.Pointer(levels))
+	defer C.free(unsafe.Pointer(comps))
+	defer C.free(unsafe.Pointer(msgs))
+	if levels == nil || comps == nil || msgs == nil {
+		return
+	}
+	ls, cs, ms := unsafe.Slice(levels, n), unsafe.Slice(comps, n), unsafe.Slice(msgs, n)
+	for i, e := range logs {
+		ls[i] = C.int(e.Level)
+		cs[i] = h.proto(e.Component) // interned: a few fixed names
+		ms[i] = C.CString(e.Message)
+	}
+	defer func() {
+		for i := range ms {
+			C.free(unsafe.Pointer(ms[i]))
+		}
+	}()
+	var app unsafe.Pointer
+	*(*uintptr)(unsafe.Pointer(&app)) = t.app
+	C.gowt_run_logs((*C.gowt_ctx)(h.Ptr), C.uintptr_t(t.cb), app, C.int(n), levels, comps, msgs)
 }
 
 // Options are the C-API-level settings of a context that core does not see.
@@ -169,6 +224,9 @@ func (h *Handle) Deliver(c *core.Context, b *core.Batch) {
 	need := 0
 	for i := range b.Events {
 		need += len(b.Events[i].Data) + 1
+		if b.Events[i].PeerCertHash != nil {
+			need += 32
+		}
 	}
 	arenaPtr := C.gowt_batch_arena(m, C.size_t(need))
 	if arenaPtr == nil {
@@ -202,6 +260,11 @@ func (h *Handle) Deliver(c *core.Context, b *core.Batch) {
 		if ev.Provide != nil {
 			ce.length = C.size_t(ev.Provide.Max)
 			ce.token = C.uint64_t(i + 1)
+		}
+		if ev.PeerCertHash != nil {
+			k := copy(arena[off:], ev.PeerCertHash[:])
+			ce.peer_cert_sha256 = (*C.uint8_t)(unsafe.Pointer(&arena[off]))
+			off += k
 		}
 		if ev.Request != nil {
 			ce.request = h.request(ev.Request)
@@ -276,6 +339,11 @@ func (h *Handle) request(r *core.ConnectRequest) *C.gowt_connect_request {
 		C.gowt_set_str(cr.header_values, C.size_t(i), C.CString(r.HeaderValues[i]))
 	}
 	cr.header_count = C.size_t(len(r.HeaderNames))
+	cr.peer_addr = C.CString(r.PeerAddr)
+	cr.local_addr = C.CString(r.LocalAddr)
+	if r.PeerCertHash != nil {
+		cr.peer_cert_sha256 = (*C.uint8_t)(C.CBytes(r.PeerCertHash[:]))
+	}
 	return cr
 }
 

@@ -78,6 +78,9 @@ int gowt_ctx_process_events(gowt_ctx *ctx, int max_events) {
 }
 int gowt_ctx_wait(gowt_ctx *ctx, int timeout_ms) { return gowtgo_ctx_wait(ctx, timeout_ms); }
 int gowt_ctx_cert_hash(gowt_ctx *ctx, uint8_t out[32]) { return gowtgo_ctx_cert_hash(ctx, out); }
+int gowt_ctx_set_log(gowt_ctx *ctx, int level, gowt_log_cb cb, void *app) {
+    return gowtgo_ctx_set_log(ctx, level, (void *)cb, app);
+}
 
 int gowt_server_listen(gowt_ctx *ctx, const char *host, uint16_t port, uint16_t *bound_port) {
     return gowtgo_server_listen(ctx, (char *)host, port, bound_port);
@@ -140,6 +143,10 @@ int gowt_stream_stop_sending(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id
 
 int gowt_stream_set_receive_enabled(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, int on) {
     return gowtgo_stream_set_receive_enabled(ctx, s, stream_id, on);
+}
+int gowt_stream_set_priority(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
+                             int64_t send_order, uint32_t send_group) {
+    return gowtgo_stream_set_priority(ctx, s, stream_id, send_order, send_group);
 }
 int gowt_stream_set_ctx(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, void *stream_ctx) {
     return gowtgo_stream_set_ctx(ctx, s, stream_id, stream_ctx);

@@ -93,6 +93,13 @@ func stream(h *callbacks.Handle, s C.gowt_session_t, id C.uint64_t) (*core.Strea
 	return sess.Stream(uint64(id))
 }
 
+// putCStr writes s into a char[n] as a NUL-terminated string (cut to fit).
+func putCStr(dst unsafe.Pointer, n int, s string) {
+	b := unsafe.Slice((*byte)(dst), n)
+	k := copy(b[:n-1], s)
+	clear(b[k:])
+}
+
 func goStr(p *C.char) string {
 	if p == nil {
 		return ""
@@ -303,6 +310,16 @@ func goCoreConfig(cfg *C.gowt_config, c core.Config) (core.Config, error) {
 	c.QlogDir = goStr(cfg.qlog_dir)
 	c.KeylogFile = goStr(cfg.keylog_file)
 	c.WWWDir = goStr(cfg.www_dir)
+	c.ClientCertFile, c.ClientKeyFile = goStr(cfg.client_cert_file), goStr(cfg.client_key_file)
+	if cfg.client_cert_pem != nil {
+		c.ClientCertPEM = []byte(goStr(cfg.client_cert_pem))
+	}
+	if cfg.client_key_pem != nil {
+		c.ClientKeyPEM = []byte(goStr(cfg.client_key_pem))
+	}
+	c.ClientCAFile = goStr(cfg.client_ca_file)
+	c.ClientAuth = int(cfg.client_auth)
+	c.DisableResumption = cfg.disable_resumption != 0
 	return c, nil
 }
 
@@ -449,6 +466,20 @@ func gowtgo_ctx_wait(ctxp *C.gowt_ctx, timeout C.int) C.int {
 		return ret
 	}
 	return C.int(ready)
+}
+
+//export gowtgo_ctx_set_log
+func gowtgo_ctx_set_log(ctxp *C.gowt_ctx, level C.int, cb unsafe.Pointer, app unsafe.Pointer) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if level < core.LogOff || level > core.LogDebug {
+			return errArg("log level %d is not GOWT_LOG_OFF (0) .. GOWT_LOG_DEBUG (4)", level)
+		}
+		if cb == nil {
+			level = core.LogOff
+		}
+		h.SetLog(cb, app)
+		return h.Ctx.SetLogLevel(int(level))
+	})
 }
 
 //export gowtgo_ctx_cert_hash
@@ -681,6 +712,24 @@ func gowtgo_session_get_info(ctxp *C.gowt_ctx, s C.gowt_session_t, out *C.gowt_s
 			info.flow_control = 1
 		}
 		info.shared_connection = info.flow_control
+		ci := sess.ConnInfo()
+		us := func(d time.Duration) C.uint64_t { return C.uint64_t(d / time.Microsecond) }
+		info.rtt_smoothed_us, info.rtt_min_us = us(ci.SmoothedRTT), us(ci.MinRTT)
+		info.rtt_latest_us, info.rtt_variance_us = us(ci.LatestRTT), us(ci.RTTVariance)
+		info.congestion_window = C.uint64_t(ci.CongestionWindow)
+		info.conn_bytes_sent, info.conn_packets_sent = C.uint64_t(ci.BytesSent), C.uint64_t(ci.PacketsSent)
+		info.conn_bytes_received, info.conn_packets_received = C.uint64_t(ci.BytesReceived), C.uint64_t(ci.PacketsReceived)
+		info.conn_bytes_lost, info.conn_packets_lost = C.uint64_t(ci.BytesLost), C.uint64_t(ci.PacketsLost)
+		info.conn_sessions = C.uint32_t(ci.Sessions)
+		if ci.TLSResumed {
+			info.tls_resumed = 1
+		}
+		putCStr(unsafe.Pointer(&info.peer_addr[0]), len(info.peer_addr), ci.PeerAddr)
+		putCStr(unsafe.Pointer(&info.local_addr[0]), len(info.local_addr), ci.LocalAddr)
+		if ci.HasPeerCert {
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&info.peer_cert_sha256[0])), 32), ci.PeerCertHash[:])
+			info.has_peer_cert = 1
+		}
 		sessionInfoLayout.write(unsafe.Pointer(out), unsafe.Pointer(&info))
 		return nil
 	})
@@ -797,6 +846,17 @@ func gowtgo_stream_set_receive_enabled(ctxp *C.gowt_ctx, s C.gowt_session_t, id 
 			return err
 		}
 		return st.SetReceiveEnabled(on != 0)
+	})
+}
+
+//export gowtgo_stream_set_priority
+func gowtgo_stream_set_priority(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, order C.int64_t, group C.uint32_t) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		st, err := stream(h, s, id)
+		if err != nil {
+			return err
+		}
+		return st.SetPriority(int64(order), uint32(group))
 	})
 }
 

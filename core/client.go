@@ -139,7 +139,11 @@ func (s *Session) runClient(u *url.URL, addr string, opts ConnectOptions) {
 	// streams as soon as it sees CONNECT_ACCEPTED, from any thread.
 	s.state = stEstablished
 	s.mu.Unlock()
-	s.push(Event{Type: EvConnectAccepted, Protocol: proto})
+	ev := Event{Type: EvConnectAccepted, Protocol: proto}
+	if _, h, ok := wc.tlsFacts(); ok {
+		ev.PeerCertHash = &h
+	}
+	s.push(ev)
 	s.run()
 }
 
@@ -234,10 +238,12 @@ func (c *Context) dial(ctx context.Context, addr, sni string) (*wtConn, error) {
 	tlsConf.ServerName = sni
 	qc, err := tr.Dial(ctx, raddr, tlsConf, c.quicConfig())
 	if err != nil {
+		c.logf(LogInfo, compQUIC, "QUIC handshake with %s failed: %v", addr, err)
 		return nil, errf(ErrNetwork, "QUIC handshake with %s: %v", addr, err)
 	}
 	wc := newWTConn(c, qc, true)
-	h3t := &http3.Transport{EnableDatagrams: true, AdditionalSettings: c.h3Settings(false)}
+	c.logf(LogDebug, compQUIC, "connected to %s (TLS session resumed: %v)", addr, qc.ConnectionState().TLS.DidResume)
+	h3t := &http3.Transport{EnableDatagrams: true, AdditionalSettings: c.h3Settings(false), Logger: c.slogger()}
 	raw := h3t.NewRawClientConn(qc)
 	wc.h3cli = raw
 	wc.handleBidi = raw.HandleBidirectionalStream

@@ -28,6 +28,20 @@ type Config struct {
 	PinnedHashes [][32]byte
 	Insecure     bool
 
+	// Client certificates. Server: ClientAuth asks clients for one
+	// (ClientAuthRequest) or requires one (ClientAuthRequire); with
+	// ClientCAFile it must chain to that CA, without it any certificate is
+	// taken and only its hash reported. Client: the certificate presented.
+	ClientAuth                    int
+	ClientCAFile                  string
+	ClientCertFile, ClientKeyFile string
+	ClientCertPEM, ClientKeyPEM   []byte
+
+	// DisableResumption turns off the client's TLS session cache (on by
+	// default: a reconnect to the same server resumes, skipping the
+	// certificate exchange; 0-RTT stays off).
+	DisableResumption bool
+
 	IdleTimeout      time.Duration
 	KeepAlive        time.Duration
 	HandshakeTimeout time.Duration
@@ -53,6 +67,16 @@ type Config struct {
 
 	WWWDir string // serve plain GET/HEAD from here
 }
+
+// Client-certificate modes (public GOWT_CLIENT_AUTH_*).
+const (
+	ClientAuthNone    = 0
+	ClientAuthRequest = 1
+	ClientAuthRequire = 2
+)
+
+// clientSessionCacheSize is how many servers' TLS sessions a context keeps.
+const clientSessionCacheSize = 64
 
 // DefaultConfig returns the documented defaults of gowt_config_init.
 func DefaultConfig() Config {
@@ -90,6 +114,16 @@ func (c *Config) validate() error {
 		return errf(ErrInvalidArg, "cert_pem and key_pem must be given together")
 	case c.CertFile != "" && len(c.CertPEM) != 0:
 		return errf(ErrInvalidArg, "give the certificate as files or as PEM, not both")
+	case (c.ClientCertFile == "") != (c.ClientKeyFile == ""):
+		return errf(ErrInvalidArg, "client_cert_file and client_key_file must be given together")
+	case (len(c.ClientCertPEM) == 0) != (len(c.ClientKeyPEM) == 0):
+		return errf(ErrInvalidArg, "client_cert_pem and client_key_pem must be given together")
+	case c.ClientCertFile != "" && len(c.ClientCertPEM) != 0:
+		return errf(ErrInvalidArg, "give the client certificate as files or as PEM, not both")
+	case c.ClientAuth < ClientAuthNone || c.ClientAuth > ClientAuthRequire:
+		return errf(ErrInvalidArg, "client_auth %d is not NONE (0), REQUEST (1) or REQUIRE (2)", c.ClientAuth)
+	case c.ClientCAFile != "" && c.ClientAuth == ClientAuthNone:
+		return errf(ErrInvalidArg, "client_ca_file needs client_auth REQUEST or REQUIRE")
 	case c.MaxSessions <= 0 || c.MaxIncomingBidi < 0 || c.MaxIncomingUni < 0 || c.MaxIncomingData < 0:
 		return errf(ErrInvalidArg, "limits must not be negative")
 	case uint64(c.MaxSessions) > maxSettingValue || c.MaxIncomingBidi > maxSettingValue || c.MaxIncomingUni > maxSettingValue || c.MaxIncomingData > maxSettingValue:

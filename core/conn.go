@@ -272,8 +272,9 @@ func (wc *wtConn) connClosed() {
 	if err != nil && err != io.EOF {
 		msg = err.Error()
 	}
+	wc.ctx.logf(LogDebug, compQUIC, "connection with %s closed: %s (%d sessions on it)", wc.qc.RemoteAddr(), msg, len(list))
 	for _, s := range list {
-		s.finishError(msg)
+		s.finishErrorFrom(msg, err)
 	}
 	wc.ctx.untrackConn(wc)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,9 @@ type Batch struct {
 // each callback's return value in b.Results.
 type Deliverer interface {
 	Deliver(c *Context, b *Batch)
+	// DeliverLogs runs the log callback for each message, in order, on
+	// the thread that delivers events, never during Deliver.
+	DeliverLogs(c *Context, logs []LogEntry)
 }
 
 // GoCallback is a session callback written in Go (tests and Go tools).
@@ -54,6 +58,20 @@ func (goDeliverer) Deliver(c *Context, b *Batch) {
 			b.Results[i] = int32(cb(c, ev))
 		}
 	}
+}
+
+func (goDeliverer) DeliverLogs(c *Context, logs []LogEntry) {
+	if f := c.goLog.Load(); f != nil {
+		for _, e := range logs {
+			(*f)(e)
+		}
+	}
+}
+
+// SetGoLogger sets the log function of a context with Go callbacks.
+func (c *Context) SetGoLogger(level int, f func(LogEntry)) error {
+	c.goLog.Store(&f)
+	return c.SetLogLevel(level)
 }
 
 var nextSessionHandle atomic.Uint64
@@ -95,12 +113,14 @@ type Context struct {
 	bufPool   sync.Pool    // readBufSize buffers
 	smallBufs [2]sync.Pool // smallBufSizes buffers for small reads
 	lastErr   atomic.Pointer[string]
-	wg        sync.WaitGroup // network goroutines
-	closers   sync.WaitGroup // sessions still sending their close capsule
+	logLevel  atomic.Int32                   // LogOff..LogDebug
+	goLog     atomic.Pointer[func(LogEntry)] // goDeliverer's log function
+	wg        sync.WaitGroup                 // network goroutines
+	closers   sync.WaitGroup                 // sessions still sending their close capsule
 }
 
 // NewContext creates a context. d runs callbacks; nil means GoCallback.
-func NewContext(cfg Config, d Deliverer) (*Context, error) {
+func NewContext(cfg Config, d Deliverer) (_ *Context, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -122,9 +142,18 @@ func NewContext(cfg Config, d Deliverer) (*Context, error) {
 	for i, size := range smallBufSizes {
 		c.smallBufs[i].New = func() any { b := make([]byte, size); return &b }
 	}
-	var err error
 	if c.keylog, err = cfg.keyLog(); err != nil {
 		return nil, errf(ErrTLS, "opening keylog_file: %v", err)
+	}
+	defer func() {
+		if err != nil && c.keylog != nil { // a failed create keeps no file open
+			_ = c.keylog.Close()
+		}
+	}()
+	if cfg.ClientCAFile != "" { // found wrong now, not at the first listen
+		if _, err := loadPool(cfg.ClientCAFile, "client_ca_file"); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.CertFile != "" || len(cfg.CertPEM) != 0 {
 		if err := c.loadServerCert(); err != nil {
@@ -149,9 +178,13 @@ func (c *Context) loadServerCert() error {
 	if err != nil {
 		return errf(ErrTLS, "server certificate: %v", err)
 	}
+	t, err := c.cfg.serverTLS(cert, c.keylog)
+	if err != nil {
+		return err
+	}
 	c.serverCert = &cert
 	c.certHash = sha256.Sum256(cert.Certificate[0])
-	c.serverTLS = c.cfg.serverTLS(cert, c.keylog)
+	c.serverTLS = t
 	return nil
 }
 
@@ -278,6 +311,11 @@ func (c *Context) dispatchLoop() {
 	// switches). deliver locks it only while callbacks run.
 	b := &Batch{}
 	for {
+		if c.q.hasLogs() {
+			c.deliverMu.Lock()
+			c.deliverLogs()
+			c.deliverMu.Unlock()
+		}
 		b.Events = c.q.pop(b.Events[:0], batchMax)
 		if len(b.Events) == 0 {
 			// Queue empty: yield once before parking, so that producers
@@ -291,7 +329,7 @@ func (c *Context) dispatchLoop() {
 		}
 		if len(b.Events) == 0 {
 			c.q.mu.Lock()
-			closed := c.q.closed && len(c.q.items) == c.q.head
+			closed := c.q.closed && len(c.q.items) == c.q.head && len(c.q.logs) == 0
 			c.q.mu.Unlock()
 			if closed {
 				return
@@ -329,6 +367,7 @@ func (c *Context) processLocked(max int) int {
 	}
 	b := &Batch{}
 	n := 0
+	c.deliverLogs()
 	for n < max {
 		b.Events = c.q.pop(b.Events[:0], min(batchMax, max-n))
 		if len(b.Events) == 0 {
@@ -362,26 +401,30 @@ func (c *Context) deliver(b *Batch) {
 			p.inCallback = true
 		}
 	}
-	// The thread must not change while callbacks run: InCallback compares it.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	c.curBatch.Store(b)
-	c.deliverTid.Store(int64(unix.Gettid()))
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				c.SetLastError(fmt.Sprintf("panic while delivering events: %v", r))
-			}
-		}()
-		c.deliverer.Deliver(c, b)
-	}()
-	c.deliverTid.Store(0)
+	c.asDeliverer(func() { c.deliverer.Deliver(c, b) })
 	c.curBatch.Store(nil)
 	b.Pinner.Unpin()
 	for i := range b.Events {
 		c.afterDelivery(&b.Events[i], b.Results[i])
 		b.Events[i] = Event{}
 	}
+}
+
+// asDeliverer runs f (which runs callbacks) as the delivering thread:
+// InCallback is true inside it, and a panic is recovered.
+func (c *Context) asDeliverer(f func()) {
+	// The thread must not change while callbacks run: InCallback compares it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	c.deliverTid.Store(int64(unix.Gettid()))
+	defer c.deliverTid.Store(0)
+	defer func() {
+		if r := recover(); r != nil {
+			c.panicked(fmt.Sprintf("while delivering events: %v", r))
+		}
+	}()
+	f()
 }
 
 func (c *Context) afterDelivery(ev *Event, result int32) {
@@ -590,10 +633,18 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 func (c *Context) recovered(f func()) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.SetLastError(fmt.Sprintf("internal panic: %v", r))
+			c.panicked(r)
 		}
 	}()
 	f()
+}
+
+// panicked records a recovered panic: the host keeps running, and the
+// application hears of it through the last error and the log.
+func (c *Context) panicked(r any) {
+	msg := fmt.Sprintf("internal panic: %v", r)
+	c.SetLastError(msg)
+	c.logf(LogError, compCore, "%s\n%s", msg, debug.Stack())
 }
 
 // guardedQlog runs quic-go's qlog writer loop; a panic there loses the
@@ -610,7 +661,7 @@ func (c *Context) goSafe(f func()) {
 		defer c.wg.Done()
 		defer func() {
 			if r := recover(); r != nil {
-				c.SetLastError(fmt.Sprintf("internal panic: %v", r))
+				c.panicked(r)
 			}
 		}()
 		f()

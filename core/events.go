@@ -28,6 +28,7 @@ const (
 	EvStreamWritable   EventType = 16
 	EvDatagramWritable EventType = 17
 	EvStreamOpened     EventType = 18
+	EvStreamsAvailable EventType = 19 // see credit.go
 )
 
 var eventNames = map[EventType]string{
@@ -37,6 +38,7 @@ var eventNames = map[EventType]string{
 	EvReset: "RESET", EvStopSending: "STOP_SENDING", EvClose: "CLOSE", EvDrain: "DRAIN",
 	EvDeregister: "DEREGISTER", EvFree: "FREE", EvStreamWritable: "STREAM_WRITABLE",
 	EvDatagramWritable: "DATAGRAM_WRITABLE", EvStreamOpened: "STREAM_OPENED",
+	EvStreamsAvailable: "STREAMS_AVAILABLE",
 }
 
 func (t EventType) String() string {
@@ -53,6 +55,10 @@ const (
 	FlagCloseError  = 0x4
 	FlagStreamBidi  = 0x10
 	FlagStreamLocal = 0x20
+	// FlagCodeRaw: Code is a wire code as received (outside WebTransport's
+	// application range, or an HTTP/3 / QUIC code that ended the session),
+	// not a 32-bit application code.
+	FlagCodeRaw = 0x40
 )
 
 // NoID marks an unknown session or stream ID.
@@ -71,6 +77,9 @@ type Event struct {
 	Request  *ConnectRequest
 	Protocol string
 	Provide  *ProvideReq
+	// PeerCertHash: CONNECT (the client's certificate, if it sent one) and
+	// CONNECT_ACCEPTED (the server's): SHA-256 of the leaf certificate.
+	PeerCertHash *[32]byte
 
 	pooled bool // Data is a pooled read buffer, returned after delivery
 	isData bool // counts against the queue's data bound
@@ -99,6 +108,10 @@ type eventQueue struct {
 	wake     chan struct{} // dispatcher wake-up (THREAD mode)
 	efd      int           // eventfd, readable while events are pending (POLL mode)
 	signaled bool
+
+	logs        []LogEntry // log messages waiting (log.go), bounded by logQueueBytes
+	logBytes    int
+	logsDropped int
 }
 
 func newEventQueue(dataCap, byteCap int, pollMode bool) (*eventQueue, error) {
@@ -221,19 +234,25 @@ func (q *eventQueue) pop(dst []Event, max int) []Event {
 		q.dataN -= freed
 		q.cond.Broadcast()
 	}
-	if q.head == len(q.items) && q.efd >= 0 && q.signaled {
-		var buf [8]byte
-		_, _ = unix.Read(q.efd, buf[:])
-		q.signaled = false
-	}
+	q.clearSignalLocked()
 	q.mu.Unlock()
 	return dst
 }
 
+// clearSignalLocked makes the eventfd unreadable once nothing is waiting.
+func (q *eventQueue) clearSignalLocked() {
+	if q.head == len(q.items) && len(q.logs) == 0 && q.efd >= 0 && q.signaled {
+		var buf [8]byte
+		_, _ = unix.Read(q.efd, buf[:])
+		q.signaled = false
+	}
+}
+
+// pending counts waiting events and log messages.
 func (q *eventQueue) pending() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items) - q.head
+	return len(q.items) - q.head + len(q.logs)
 }
 
 func (q *eventQueue) close() {

@@ -220,8 +220,8 @@ func (s *Session) fcUpdate(typ http3.CapsuleType, v uint64) {
 	if f == nil {
 		return
 	}
+	raised := false
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	switch typ {
 	case capsuleMaxData:
 		if int64(v) > f.maxData {
@@ -230,8 +230,14 @@ func (s *Session) fcUpdate(typ http3.CapsuleType, v uint64) {
 			f.credit = make(chan struct{})
 		}
 	case capsuleMaxStreamsBidi:
+		raised = v > f.maxBidi
 		f.maxBidi = max(f.maxBidi, v)
 	case capsuleMaxStreamsUni:
+		raised = v > f.maxUni
 		f.maxUni = max(f.maxUni, v)
+	}
+	f.mu.Unlock()
+	if raised {
+		s.wtStreamsRaised(typ == capsuleMaxStreamsBidi)
 	}
 }

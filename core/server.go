@@ -107,6 +107,7 @@ func (c *Context) Listen(host string, port int) (int, error) {
 			Handler:            http.HandlerFunc(c.serveHTTP),
 			EnableDatagrams:    true,
 			AdditionalSettings: c.h3Settings(true),
+			Logger:             c.slogger(),
 			ConnContext: func(ctx context.Context, qc *quic.Conn) context.Context {
 				c.mu.Lock()
 				wc := c.byQUIC[qc]
@@ -139,6 +140,7 @@ func (c *Context) Listen(host string, port int) (int, error) {
 	c.listeners = append(c.listeners, l)
 	c.mu.Unlock()
 	c.goSafe(func() { c.acceptLoop(l) })
+	c.logf(LogInfo, compQUIC, "listening on %s", udp.LocalAddr())
 	return udp.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
@@ -148,6 +150,7 @@ func (c *Context) acceptLoop(l *listener) {
 		if err != nil {
 			return
 		}
+		c.logf(LogDebug, compQUIC, "connection from %s", qc.RemoteAddr())
 		wc := newWTConn(c, qc, false)
 		if !c.trackConn(wc) {
 			qc.CloseWithError(0, "")
@@ -155,6 +158,7 @@ func (c *Context) acceptLoop(l *listener) {
 		}
 		raw, err := c.h3.NewRawServerConn(qc)
 		if err != nil {
+			c.logf(LogWarn, compHTTP3, "connection from %s: %v", qc.RemoteAddr(), err)
 			qc.CloseWithError(h3GeneralProtocolErr, "")
 			continue
 		}
@@ -206,6 +210,8 @@ type ConnectRequest struct {
 	Path, Query, Authority, Origin, Protocol string
 	Protocols                                []string
 	HeaderNames, HeaderValues                []string
+	PeerAddr, LocalAddr                      string
+	PeerCertHash                             *[32]byte // client certificate's SHA-256, nil when none
 }
 
 // serveHTTP handles every HTTP/3 request: extended CONNECT for
@@ -255,6 +261,11 @@ func (c *Context) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := newConnectRequest(r, origin)
+	req.PeerAddr, req.LocalAddr = wc.qc.RemoteAddr().String(), wc.qc.LocalAddr().String()
+	// The handshake is complete here (RFC 9001 5.7: no 1-RTT request before it).
+	if _, h, ok := wc.tlsFacts(); ok {
+		req.PeerCertHash = &h
+	}
 	s := newSession(c, false, entry.cb, entry.appCtx)
 	s.req = req
 	s.path = entry
@@ -274,7 +285,7 @@ func (c *Context) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.WireID() != NoID {
 		wc.addSession(s)
 	}
-	c.q.push(Event{Type: EvConnect, Sess: s, StreamID: NoID, Request: req})
+	c.q.push(Event{Type: EvConnect, Sess: s, StreamID: NoID, Request: req, PeerCertHash: req.PeerCertHash})
 
 	var d decision
 	select {

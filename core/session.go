@@ -70,6 +70,8 @@ type Session struct {
 	ownsConn bool
 	dgSender bool // the datagram sending goroutine was started
 	fc       *flowControl
+	credit   streamCredit // STREAMS_AVAILABLE (credit.go)
+	prio     *priorities  // send priorities, once one is set (priority.go)
 
 	done      chan struct{} // closed when the session ends
 	doneCtx   context.Context
@@ -270,7 +272,7 @@ func (s *Session) readCapsules() {
 			} else if errors.Is(err, errMalformedClose) {
 				s.finishError(err.Error())
 			} else {
-				s.finishError("CONNECT stream: " + err.Error())
+				s.finishErrorFrom("CONNECT stream: "+err.Error(), err)
 			}
 			return
 		}
@@ -376,6 +378,7 @@ func (s *Session) end(ev *Event) (streams []*Stream, ok bool) {
 		s.mu.Unlock()
 		close(s.done)
 		s.cancel()
+		s.dropSpares()
 		for _, es := range early {
 			s.rejectAfterClose(es)
 		}
@@ -413,9 +416,27 @@ func (s *Session) rejectAfterClose(es earlyStream) {
 	}
 }
 
-func reasonEvent(flags int, code uint32, reason string) *Event {
+func reasonEvent(flags int, code uint64, reason string) *Event {
 	b := append([]byte(reason), 0) // NUL-terminated for C; length excludes it
-	return &Event{Type: EvClose, Flags: flags, Code: uint64(code), Data: b[:len(reason)]}
+	return &Event{Type: EvClose, Flags: flags, Code: code, Data: b[:len(reason)]}
+}
+
+// errWireCode is the code on the wire that ended a session, when err
+// carries one: the peer's or our reset of the CONNECT stream, or the
+// QUIC connection's close (application or transport code).
+func errWireCode(err error) (uint64, bool) {
+	var se *quic.StreamError
+	var ae *quic.ApplicationError
+	var te *quic.TransportError
+	switch {
+	case errors.As(err, &se):
+		return uint64(se.ErrorCode), true
+	case errors.As(err, &ae):
+		return uint64(ae.ErrorCode), true
+	case errors.As(err, &te):
+		return uint64(te.ErrorCode), true
+	}
+	return 0, false
 }
 
 // Close closes the session with code and reason (local close).
@@ -435,7 +456,7 @@ func (s *Session) Close(code uint32, reason string) error {
 	case stPending:
 		return errf(ErrState, "session not accepted yet: use gowt_session_refuse")
 	}
-	streams, ok := s.end(reasonEvent(FlagCloseLocal, code, reason))
+	streams, ok := s.end(reasonEvent(FlagCloseLocal, uint64(code), reason))
 	if !ok {
 		return errf(ErrClosed, "session already closed")
 	}
@@ -503,7 +524,7 @@ func (s *Session) sendClose(established bool, code uint32, reason string, stream
 // finishRemote handles the peer's close capsule (or FIN).
 func (s *Session) finishRemote(code uint32, reason string) {
 	s.closeIsOut() // the peer closed: no capsule of ours to wait for
-	streams, ok := s.end(reasonEvent(FlagCloseRemote, code, reason))
+	streams, ok := s.end(reasonEvent(FlagCloseRemote, uint64(code), reason))
 	if !ok {
 		return
 	}
@@ -518,14 +539,32 @@ func (s *Session) finishRemote(code uint32, reason string) {
 // peer sent more data or opened more streams than we allowed (draft-16
 // section 5.4), which would let one session starve the others.
 func (s *Session) flowControlViolated(msg string) {
+	s.ctx.logf(LogWarn, compSess, "session %d: %s: closing with WT_FLOW_CONTROL_ERROR", s.WireID(), msg)
 	s.finishErrorCode(msg, wtFlowControlError)
 }
 
 // finishError ends the session after a connection or protocol failure.
 func (s *Session) finishError(msg string) { s.finishErrorCode(msg, h3RequestCanceled) }
 
+// finishErrorFrom is finishError for a failure that err explains: its wire
+// code, if any, reaches the CLOSE event with FlagCodeRaw.
+func (s *Session) finishErrorFrom(msg string, err error) {
+	if w, ok := errWireCode(err); ok {
+		s.finishErrorWire(msg, h3RequestCanceled, w, true)
+		return
+	}
+	s.finishError(msg)
+}
+
 // finishErrorCode ends the session, resetting its CONNECT stream with code.
 func (s *Session) finishErrorCode(msg string, code quic.StreamErrorCode) {
+	s.finishErrorWire(msg, code, 0, false)
+}
+
+func (s *Session) finishErrorWire(msg string, code quic.StreamErrorCode, wire uint64, hasWire bool) {
+	if !s.ended() {
+		s.ctx.logf(LogInfo, compSess, "session %d ended by an error: %s", s.WireID(), msg)
+	}
 	s.mu.Lock()
 	st := s.state
 	s.mu.Unlock()
@@ -538,7 +577,11 @@ func (s *Session) finishErrorCode(msg string, code quic.StreamErrorCode) {
 		}
 	case stPending:
 	default:
-		ev = reasonEvent(FlagCloseError, 0, msg)
+		if hasWire {
+			ev = reasonEvent(FlagCloseError|FlagCodeRaw, wire, msg)
+		} else {
+			ev = reasonEvent(FlagCloseError, 0, msg)
+		}
 	}
 	s.closeIsOut()
 	streams, ok := s.end(ev)

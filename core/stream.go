@@ -48,7 +48,8 @@ type Stream struct {
 	recvGate      chan struct{} // non-nil while receiving is paused
 	wake          chan struct{}
 
-	freeSeen bool // delivery thread only: FREE delivered
+	freeSeen bool    // delivery thread only: FREE delivered
+	prio     prioKey // sendOrder / sendGroup (s.mu; priority.go)
 }
 
 // AppCtx is the stream's application context.
@@ -83,6 +84,7 @@ func (st *Stream) writer() interface {
 	CancelWrite(quic.StreamErrorCode)
 	Context() context.Context
 	SetReliableBoundary()
+	SetPriority(int8, bool)
 } {
 	if st.bidi != nil {
 		return st.bidi
@@ -124,6 +126,7 @@ func (s *Session) OpenStream(bidi bool, appCtx uintptr) (*Stream, error) {
 	}
 	if s.fc != nil && !s.fc.canOpen(bidi) {
 		s.fcBlocked(bidi)
+		s.credit.wantWT[idx(bidi)] = true
 		return nil, errf(ErrLimit, "peer's WebTransport stream limit reached")
 	}
 	hdr := quicvarint.Append(nil, uniStreamWebTransport)
@@ -132,17 +135,24 @@ func (s *Session) OpenStream(bidi bool, appCtx uintptr) (*Stream, error) {
 	}
 	hdr = quicvarint.Append(hdr, s.wireID.Load())
 	var st *Stream
+	spareBidi, spareUni := s.takeSpare(bidi)
 	if bidi {
-		qs, err := s.conn.qc.OpenStream()
-		if err != nil {
-			return nil, openErr(err)
+		qs := spareBidi
+		if qs == nil {
+			var err error
+			if qs, err = s.conn.qc.OpenStream(); err != nil {
+				return nil, s.openErr(err, bidi)
+			}
 		}
 		st = s.newStream(uint64(qs.StreamID()), true, true)
 		st.bidi = qs
 	} else {
-		qs, err := s.conn.qc.OpenUniStream()
-		if err != nil {
-			return nil, openErr(err)
+		qs := spareUni
+		if qs == nil {
+			var err error
+			if qs, err = s.conn.qc.OpenUniStream(); err != nil {
+				return nil, s.openErr(err, bidi)
+			}
 		}
 		st = s.newStream(uint64(qs.StreamID()), false, true)
 		st.send = qs
@@ -158,13 +168,17 @@ func (s *Session) OpenStream(bidi bool, appCtx uintptr) (*Stream, error) {
 	}
 	st.appCtx.Store(appCtx)
 	s.streams[st.ID] = st
+	s.rankLocked()
 	st.watch()
 	return st, nil
 }
 
-func openErr(err error) error {
+// openErr maps quic-go's open error (s.mu held); at the QUIC stream limit
+// it arranges the STREAMS_AVAILABLE event.
+func (s *Session) openErr(err error, bidi bool) error {
 	var lim quic.StreamLimitReachedError
 	if errors.As(err, &lim) {
+		s.waitQUICCredit(bidi)
 		return errf(ErrLimit, "peer's QUIC stream limit reached")
 	}
 	return errf(ErrClosed, "opening stream: %v", err)
@@ -203,6 +217,9 @@ func (s *Session) incoming(es earlyStream) {
 		return
 	}
 	s.streams[st.ID] = st
+	if st.Bidi {
+		s.rankLocked()
+	}
 	s.mu.Unlock()
 	st.push(Event{Type: EvStreamOpened})
 	st.watch()
@@ -244,7 +261,8 @@ func (st *Stream) peerStopped(se *quic.StreamError) {
 	st.sendDone = true
 	st.q.clear()
 	if first {
-		st.push(Event{Type: EvStopSending, Code: appErrorFromWire(uint64(se.ErrorCode))})
+		code, raw := wireCode(uint64(se.ErrorCode))
+		st.push(Event{Type: EvStopSending, Code: code, Flags: raw})
 	}
 	st.mu.Unlock()
 	st.signal()
@@ -324,7 +342,8 @@ func (st *Stream) readLoop() {
 		default:
 			var se *quic.StreamError
 			if errors.As(err, &se) && se.Remote && !s.ended() {
-				st.push(Event{Type: EvReset, Code: appErrorFromWire(uint64(se.ErrorCode))})
+				code, raw := wireCode(uint64(se.ErrorCode))
+				st.push(Event{Type: EvReset, Code: code, Flags: raw})
 			}
 			st.recvFinished()
 			return
@@ -942,6 +961,9 @@ func (st *Stream) forget() {
 	s.mu.Lock()
 	if s.streams[st.ID] == st {
 		delete(s.streams, st.ID)
+		if st.hasSend && st.prio != (prioKey{}) {
+			s.rankLocked()
+		}
 	}
 	s.mu.Unlock()
 }

@@ -90,7 +90,7 @@ func (c *Config) keyLog() (*os.File, error) {
 	return os.OpenFile(c.KeylogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 }
 
-func (c *Config) serverTLS(cert tls.Certificate, keylog *os.File) *tls.Config {
+func (c *Config) serverTLS(cert tls.Certificate, keylog *os.File) (*tls.Config, error) {
 	t := &tls.Config{
 		Certificates: []tls.Certificate{cert},
 		NextProtos:   []string{http3.NextProtoH3},
@@ -99,7 +99,55 @@ func (c *Config) serverTLS(cert tls.Certificate, keylog *os.File) *tls.Config {
 	if keylog != nil {
 		t.KeyLogWriter = keylog
 	}
-	return t
+	var pool *x509.CertPool
+	if c.ClientCAFile != "" {
+		var err error
+		if pool, err = loadPool(c.ClientCAFile, "client_ca_file"); err != nil {
+			return nil, err
+		}
+		t.ClientCAs = pool
+	}
+	switch {
+	case c.ClientAuth == ClientAuthRequest && pool != nil:
+		t.ClientAuth = tls.VerifyClientCertIfGiven
+	case c.ClientAuth == ClientAuthRequest:
+		t.ClientAuth = tls.RequestClientCert
+	case c.ClientAuth == ClientAuthRequire && pool != nil:
+		t.ClientAuth = tls.RequireAndVerifyClientCert
+	case c.ClientAuth == ClientAuthRequire:
+		t.ClientAuth = tls.RequireAnyClientCert
+	}
+	return t, nil
+}
+
+func loadPool(file, what string) (*x509.CertPool, error) {
+	pemData, err := os.ReadFile(file)
+	if err != nil {
+		return nil, errf(ErrTLS, "reading %s: %v", what, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemData) {
+		return nil, errf(ErrTLS, "%s %s holds no PEM certificate", what, file)
+	}
+	return pool, nil
+}
+
+// clientCertificate is the certificate a client presents, if configured.
+func (c *Config) clientCertificate() (*tls.Certificate, error) {
+	var cert tls.Certificate
+	var err error
+	switch {
+	case c.ClientCertFile != "":
+		cert, err = tls.LoadX509KeyPair(c.ClientCertFile, c.ClientKeyFile)
+	case len(c.ClientCertPEM) != 0:
+		cert, err = tls.X509KeyPair(c.ClientCertPEM, c.ClientKeyPEM)
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errf(ErrTLS, "client certificate: %v", err)
+	}
+	return &cert, nil
 }
 
 // clientTLS builds the client trust: system roots by default, a CA file,
@@ -110,14 +158,20 @@ func (c *Config) clientTLS(keylog *os.File) (*tls.Config, error) {
 	if keylog != nil {
 		t.KeyLogWriter = keylog
 	}
+	if !c.DisableResumption {
+		// Keyed by server name; one cache per context, so a resumed
+		// session was verified under this context's trust settings.
+		t.ClientSessionCache = tls.NewLRUClientSessionCache(clientSessionCacheSize)
+	}
+	if cert, err := c.clientCertificate(); err != nil {
+		return nil, err
+	} else if cert != nil {
+		t.Certificates = []tls.Certificate{*cert}
+	}
 	if c.CAFile != "" {
-		pemData, err := os.ReadFile(c.CAFile)
+		pool, err := loadPool(c.CAFile, "ca_file")
 		if err != nil {
-			return nil, errf(ErrTLS, "reading ca_file: %v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemData) {
-			return nil, errf(ErrTLS, "ca_file %s holds no PEM certificate", c.CAFile)
+			return nil, err
 		}
 		t.RootCAs = pool
 	}

@@ -68,6 +68,17 @@ func appErrorFromWire(h uint64) uint64 {
 	return shifted - shifted/0x1f
 }
 
+// wireCode is appErrorFromWire plus FlagCodeRaw when the code was not in
+// WebTransport's application range (or was a GREASE point there), so the
+// application can tell a mapped application code from a raw one.
+func wireCode(h uint64) (code uint64, flags int) {
+	code = appErrorFromWire(h)
+	if code == h {
+		return code, FlagCodeRaw
+	}
+	return code, 0
+}
+
 func appendCapsule(b []byte, typ http3.CapsuleType, payload []byte) []byte {
 	b = quicvarint.Append(b, uint64(typ))
 	b = quicvarint.Append(b, uint64(len(payload)))

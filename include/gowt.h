@@ -310,7 +310,32 @@ typedef struct gowt_config {
      * reading cannot fill a shared connection. Default 8 MiB, 32 MiB. */
     uint64_t conn_recv_window;
     uint64_t max_conn_recv_window;
+
+    /* --- Since 0.2.0: client certificates and TLS resumption. --- */
+    /* Client role: the certificate this context presents when a server asks
+     * for one (files, or PEM in memory; none by default). */
+    const char *client_cert_file;
+    const char *client_key_file;
+    const char *client_cert_pem;
+    const char *client_key_pem;
+    /* Server role: verify client certificates against this PEM CA bundle
+     * (needs client_auth). Without it, any client certificate is taken and
+     * only its SHA-256 reported (ev->peer_cert_sha256 on CONNECT), for the
+     * application to check. */
+    const char *client_ca_file;
+    int client_auth;        /* gowt_client_auth; default GOWT_CLIENT_AUTH_NONE */
+    /* Client role: TLS session resumption is on by default (a reconnect to a
+     * server this context has talked to resumes its TLS session, skipping
+     * the certificate exchange; 0-RTT stays off). 1 turns it off. */
+    int disable_resumption;
 } gowt_config;
+
+/** Server: whether clients are asked for a certificate. */
+typedef enum gowt_client_auth {
+    GOWT_CLIENT_AUTH_NONE = 0,    /* not asked (default) */
+    GOWT_CLIENT_AUTH_REQUEST = 1, /* asked; a client without one is accepted */
+    GOWT_CLIENT_AUTH_REQUIRE = 2  /* a client without one fails the handshake */
+} gowt_client_auth;
 
 /**
  * Fill the first `size` bytes of *cfg: defaults for the fields this library
@@ -359,8 +384,14 @@ typedef enum gowt_event_type {
                                    * gowt_stream_send can take more data */
     GOWT_EV_DATAGRAM_WRITABLE = 17, /* the datagram send queue that returned
                                      * WOULD_BLOCK has room again */
-    GOWT_EV_STREAM_OPENED = 18    /* peer opened a stream (before its data);
+    GOWT_EV_STREAM_OPENED = 18,   /* peer opened a stream (before its data);
                                    * ev->flags has GOWT_STREAM_BIDI if bidi */
+    GOWT_EV_STREAMS_AVAILABLE = 19 /* since 0.2.0: gowt_create_local_stream
+                                   * returned GOWT_ERR_LIMIT, and the peer's
+                                   * stream limit (WebTransport or QUIC) has
+                                   * grown: a stream of that kind (GOWT_STREAM_BIDI
+                                   * in ev->flags: bidirectional) can be opened.
+                                   * Once per GOWT_ERR_LIMIT streak and kind. */
 } gowt_event_type;
 
 /* ev->flags bits. */
@@ -369,6 +400,14 @@ typedef enum gowt_event_type {
 #define GOWT_CLOSE_ERROR 0x4  /* CLOSE: connection or protocol failure */
 #define GOWT_STREAM_BIDI 0x10 /* stream events: the stream is bidirectional */
 #define GOWT_STREAM_LOCAL 0x20 /* stream events: we opened the stream */
+/* Since 0.2.0. RESET / STOP_SENDING: ev->code is the wire code as
+ * received, not an application code: it lies outside WebTransport's
+ * application error range (peers such as picoquic send raw codes) or on a
+ * reserved point in it. CLOSE with GOWT_CLOSE_ERROR: ev->code is the HTTP/3
+ * or QUIC error code that ended the session (a reset CONNECT stream, a
+ * closed connection); without this flag such a CLOSE has code 0 (timeouts,
+ * local failures). Codes without the flag are 32-bit application codes. */
+#define GOWT_CODE_RAW 0x40
 
 /** A server-side CONNECT request (GOWT_EV_CONNECT). All strings are
  *  NUL-terminated and valid only during the callback. */
@@ -385,6 +424,12 @@ typedef struct gowt_connect_request {
     const char *const *header_names;  /* request headers, lower-case names */
     const char *const *header_values;
     size_t header_count;
+    /* Since 0.2.0. */
+    const char *peer_addr;  /* client's UDP address, "192.0.2.1:4433" / "[::1]:4433" */
+    const char *local_addr; /* our address it reached */
+    const uint8_t *peer_cert_sha256; /* 32-byte SHA-256 of the client's
+                                      * certificate (DER), NULL when it sent
+                                      * none (see client_auth) */
 } gowt_connect_request;
 
 /** One event. Fields not listed for a type are 0 / NULL / GOWT_NO_ID.
@@ -399,13 +444,18 @@ typedef struct gowt_event {
                                 * for data; reasons are NUL-terminated too) */
     size_t length;             /* data length; PROVIDE_*: space available */
     uint64_t code;             /* RESET/STOP_SENDING: app error code;
-                                * CLOSE: session error code;
+                                * CLOSE: session error code (GOWT_CODE_RAW
+                                * in flags: a wire code, see there);
                                 * CONNECT_REFUSED: HTTP status or 0 */
     void *app_ctx;             /* the session's app context */
     void *stream_ctx;          /* the stream's app context (stream events) */
     const gowt_connect_request *request; /* CONNECT only */
     const char *protocol;      /* CONNECT_ACCEPTED: chosen sub-protocol */
     uint64_t token;            /* PROVIDE_*: pass the event to gowt_provide_* */
+    /* Since 0.2.0: CONNECT (the client's certificate; NULL when none) and
+     * CONNECT_ACCEPTED (the server's): 32-byte SHA-256 of the peer's leaf
+     * certificate (DER). */
+    const uint8_t *peer_cert_sha256;
 } gowt_event;
 
 /**
@@ -502,6 +552,38 @@ int gowt_ctx_wait(gowt_ctx *ctx, int timeout_ms);
  * certificate), GOWT_ERR_INVALID_ARG, GOWT_ERR_NOT_FOUND.
  */
 int gowt_ctx_cert_hash(gowt_ctx *ctx, uint8_t out[32]);
+
+/** Log levels: a message is delivered when its level is at most the level
+ *  set with gowt_ctx_set_log (since 0.2.0). */
+typedef enum gowt_log_level {
+    GOWT_LOG_OFF = 0,
+    GOWT_LOG_ERROR = 1, /* the library recovered from an internal failure */
+    GOWT_LOG_WARN = 2,  /* a peer broke the protocol, a message was dropped */
+    GOWT_LOG_INFO = 3,  /* listening, sessions ending by error, handshakes failing */
+    GOWT_LOG_DEBUG = 4  /* connections opening and closing, quic-go's http3 debug */
+} gowt_log_level;
+
+/** Log callback: one message. component names its source: "gowt" (the
+ *  library), "quic" (connections), "session", "http3" (quic-go's HTTP/3
+ *  layer). component and message are NUL-terminated, owned by the library
+ *  and valid only during the call. It runs where the context's session
+ *  callbacks run (the dispatch thread, or inside gowt_ctx_process_events /
+ *  gowt_ctx_destroy in POLL mode), never concurrently with them, with the
+ *  same rules: it may call any function of this header except
+ *  gowt_ctx_destroy and gowt_ctx_process_events. */
+typedef void (*gowt_log_cb)(gowt_ctx *ctx, int level, const char *component,
+                            const char *message, void *app);
+
+/**
+ * Since 0.2.0. Route the context's diagnostics to cb: messages of `level`
+ * and more severe (GOWT_LOG_ERROR .. GOWT_LOG_DEBUG); GOWT_LOG_OFF or a NULL
+ * cb stops logging (the default). Messages waiting for delivery are bounded
+ * (256 KiB); beyond that they are dropped, and a WARN message counts them.
+ * quic-go's own packet-level logger is not reachable through its public API
+ * (use qlog_dir for that). Returns GOWT_OK, GOWT_ERR_INVALID_ARG (level
+ * outside 0..4), GOWT_ERR_NOT_FOUND. Any thread.
+ */
+int gowt_ctx_set_log(gowt_ctx *ctx, int level, gowt_log_cb cb, void *app);
 
 /* ------------------------------------------------------------------------ */
 /* Server                                                                   */
@@ -657,6 +739,32 @@ typedef struct gowt_session_info {
     uint64_t bytes_received;
     int flow_control;              /* 1: WebTransport flow control active */
     int shared_connection;         /* 1: other sessions may share the conn */
+    /* ---- end of the 0.1.0 layout ---- */
+
+    /* Since 0.2.0: the session's QUIC connection (quic-go's
+     * ConnectionStats; sessions sharing a connection see the same values).
+     * All 0 / "" while a client session is still connecting. */
+    uint64_t rtt_smoothed_us;      /* smoothed RTT (RFC 9002), microseconds */
+    uint64_t rtt_min_us;           /* minimum RTT observed */
+    uint64_t rtt_latest_us;        /* latest RTT sample */
+    uint64_t rtt_variance_us;      /* RTT mean deviation */
+    uint64_t congestion_window;    /* bytes, QUIC packet overhead included */
+    uint64_t conn_bytes_sent;      /* UDP payload bytes, retransmissions included */
+    uint64_t conn_packets_sent;
+    uint64_t conn_bytes_received;
+    uint64_t conn_packets_received;
+    uint64_t conn_bytes_lost;      /* declared lost (can go down again when a
+                                    * packet declared lost arrives after all) */
+    uint64_t conn_packets_lost;
+    uint32_t conn_sessions;        /* sessions on the connection now */
+    int tls_resumed;               /* 1: the handshake resumed a TLS session */
+    char peer_addr[64];            /* "192.0.2.1:443" / "[2001:db8::1]:443" */
+    char local_addr[64];
+    uint8_t peer_cert_sha256[32];  /* SHA-256 of the peer's leaf certificate */
+    int has_peer_cert;             /* 1: peer_cert_sha256 is set (a server sees
+                                    * a client certificate only when asked for
+                                    * one: client_auth) */
+    uint32_t reserved1;            /* 0 */
 } gowt_session_info;
 
 /** Fill *info up to info->struct_size (see gowt_session_info). Returns
@@ -762,6 +870,25 @@ int gowt_stream_set_receive_enabled(gowt_ctx *ctx, gowt_session_t s,
  *  GOWT_ERR_NOT_FOUND (unknown stream, or FREE already delivered). */
 int gowt_stream_set_ctx(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
                         void *stream_ctx);
+
+/**
+ * Since 0.2.0. Send priority of a stream with a send side, as the W3C API's
+ * sendOrder and sendGroup: within one send group (of one session), data of
+ * a stream with a higher send_order goes out before data of streams with a
+ * lower one; streams of equal send_order share the link round robin.
+ * Every stream starts at send_order 0, send_group 0. It maps onto quic-go's
+ * 8 urgency levels: each group's distinct send_order values are ranked,
+ * the highest keeps the default urgency (shared with the session's CONNECT
+ * stream and with sessions that set no priority), and the 5th highest and
+ * below share the lowest urgency. Groups share the levels, so a group's
+ * second rank also yields to another group's first (a deviation from the
+ * W3C model, where groups are scheduled independently). Setting a
+ * priority ranks the session's send streams again (linear in their number).
+ * Returns GOWT_OK, GOWT_ERR_STATE (receive-only stream), GOWT_ERR_CLOSED
+ * (session closed), GOWT_ERR_NOT_FOUND. Any thread.
+ */
+int gowt_stream_set_priority(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
+                             int64_t send_order, uint32_t send_group);
 
 /* ------------------------------------------------------------------------ */
 /* Datagrams                                                                */
