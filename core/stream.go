@@ -176,8 +176,11 @@ func (s *Session) OpenStream(bidi bool, appCtx uintptr) (*Stream, error) {
 // openErr maps quic-go's open error (s.mu held); at the QUIC stream limit
 // it arranges the STREAMS_AVAILABLE event.
 func (s *Session) openErr(err error, bidi bool) error {
+	// quic-go v0.64 returns *StreamLimitReachedError (its doc says the
+	// value type): match both.
 	var lim quic.StreamLimitReachedError
-	if errors.As(err, &lim) {
+	var limp *quic.StreamLimitReachedError
+	if errors.As(err, &lim) || errors.As(err, &limp) {
 		s.waitQUICCredit(bidi)
 		return errf(ErrLimit, "peer's QUIC stream limit reached")
 	}
@@ -290,6 +293,13 @@ func (st *Stream) readLoop() {
 			return
 		}
 		_, err := r.Peek(probe[:])
+		if err != nil {
+			// quic-go's Peek reports the FIN or the peer's reset without
+			// completing the stream; only a Read that returns the error
+			// does. Until then the stream keeps its slot in the peer's QUIC
+			// stream limit: no MAX_STREAMS credit comes back for it.
+			_, err = r.Read(probe[:0:0])
+		}
 		n := 0
 		var data []byte
 		pooled := false

@@ -166,7 +166,11 @@ func (c *Config) clientTLS(keylog *os.File) (*tls.Config, error) {
 	if cert, err := c.clientCertificate(); err != nil {
 		return nil, err
 	} else if cert != nil {
-		t.Certificates = []tls.Certificate{*cert}
+		// Presented whenever a server asks, even when it names CAs that did
+		// not sign it (crypto/tls would then send none): the server decides.
+		t.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return cert, nil
+		}
 	}
 	if c.CAFile != "" {
 		pool, err := loadPool(c.CAFile, "ca_file")

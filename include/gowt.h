@@ -426,7 +426,7 @@ typedef struct gowt_connect_request {
     size_t header_count;
     /* Since 0.2.0. */
     const char *peer_addr;  /* client's UDP address, "192.0.2.1:4433" / "[::1]:4433" */
-    const char *local_addr; /* our address it reached */
+    const char *local_addr; /* the listening socket's address */
     const uint8_t *peer_cert_sha256; /* 32-byte SHA-256 of the client's
                                       * certificate (DER), NULL when it sent
                                       * none (see client_auth) */
@@ -759,7 +759,9 @@ typedef struct gowt_session_info {
     uint32_t conn_sessions;        /* sessions on the connection now */
     int tls_resumed;               /* 1: the handshake resumed a TLS session */
     char peer_addr[64];            /* "192.0.2.1:443" / "[2001:db8::1]:443" */
-    char local_addr[64];
+    char local_addr[64];           /* the socket's address: a client context's
+                                    * socket is bound to all addresses, so
+                                    * its host part is 0.0.0.0 / [::] */
     uint8_t peer_cert_sha256[32];  /* SHA-256 of the peer's leaf certificate */
     int has_peer_cert;             /* 1: peer_cert_sha256 is set (a server sees
                                     * a client certificate only when asked for

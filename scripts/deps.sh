@@ -8,6 +8,7 @@ command -v ninja >/dev/null || need+=(ninja-build)
 command -v cc >/dev/null || need+=(gcc)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v ip >/dev/null || need+=(iproute2) # tests/netem: namespaces, veth, tc
+command -v openssl >/dev/null || need+=(openssl) # tests/c client_cert: test certificates
 if [[ "${1:-}" == browser ]] && [[ ! -x /usr/lib/chromium/chromium ]]; then
   need+=(chromium)
 fi

@@ -27,5 +27,12 @@ void test_defer_timeout(void);
 void test_ctx_wait(void);
 void test_thread_error(void);
 void test_receive_pause(void);
+/* test_features.c */
+void test_log(void);
+void test_stats(void);
+void test_client_cert(void);
+void test_resumption(void);
+void test_priority(void);
+void test_streams_available(void);
 
 #endif

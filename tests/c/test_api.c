@@ -298,6 +298,12 @@ static const test_case cases[] = {
     {"ctx_wait", test_ctx_wait},
     {"thread_error", test_thread_error},
     {"receive_pause", test_receive_pause},
+    {"log", test_log},
+    {"stats", test_stats},
+    {"client_cert", test_client_cert},
+    {"resumption", test_resumption},
+    {"priority", test_priority},
+    {"streams_available", test_streams_available},
 };
 
 int main(int argc, char **argv) {
