@@ -33,6 +33,7 @@ void test_stats(void);
 void test_client_cert(void);
 void test_resumption(void);
 void test_priority(void);
+void test_priority_args(void);
 void test_streams_available(void);
 
 #endif

@@ -303,6 +303,7 @@ static const test_case cases[] = {
     {"client_cert", test_client_cert},
     {"resumption", test_resumption},
     {"priority", test_priority},
+    {"priority_args", test_priority_args},
     {"streams_available", test_streams_available},
 };
 
