@@ -1,0 +1,29 @@
+"""gowt: WebTransport (HTTP/3) for Python over libgowt.
+
+Two layers:
+
+- ``gowt.aio`` (also here at the top): asyncio sessions and streams,
+  ``session = await gowt.connect(url)``, ``server = await gowt.serve(host,
+  port, handler)``. ``gowt.asgi`` serves an ASGI 3 application on it.
+- ``gowt.lowlevel``: include/gowt.h one to one (``Context``, events and
+  callbacks), for those who want the C model; ``gowt._ffi`` holds the
+  ctypes declarations.
+
+The low-level names (Context, Event, EventType, Error, WouldBlock, the
+flag constants, version) are re-exported here as they were in the one-file
+binding this package replaces.
+"""
+
+from .lowlevel import (CLOSE_ERROR, CLOSE_LOCAL, CLOSE_REMOTE, CONNECT_DEFER, NO_ID,
+                       STREAM_BIDI, STREAM_LOCAL, Context, Error, Event, EventType,
+                       WouldBlock, version)
+from .aio import (CloseInfo, ConnectError, Endpoint, Server, Session, SessionClosed,
+                  Stream, StreamReset, connect, serve)
+
+__version__ = "0.2.0"
+
+__all__ = ["Context", "Event", "EventType", "Error", "WouldBlock", "NO_ID",
+           "CLOSE_LOCAL", "CLOSE_REMOTE", "CLOSE_ERROR", "STREAM_BIDI",
+           "STREAM_LOCAL", "CONNECT_DEFER", "version",
+           "connect", "serve", "Endpoint", "Server", "Session", "Stream",
+           "CloseInfo", "ConnectError", "SessionClosed", "StreamReset"]
