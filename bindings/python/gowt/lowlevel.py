@@ -166,14 +166,14 @@ Handler = Callable[["Context", Event], Optional[int]]
 class _State:
     """What the library's callback needs, apart from the Context object: the
     ctypes callback and everything it reaches. The finalizer holds it (not
-    the Context), so the callback outlives gowt_ctx_destroy."""
+    the Context), so the callback outlives gowt_ctx_destroy. It reaches the
+    Context (and the handlers, kept there) only through a weak reference: a
+    handler that refers to its Context makes a cycle the collector frees."""
 
     def __init__(self, poll: bool) -> None:
         self.poll = poll
         self.ptr: Optional[c_void_p] = None
         self.lock = threading.Lock()
-        self.handlers: Dict[int, Handler] = {}  # app_ctx key -> handler
-        self.session_keys: Dict[int, int] = {}  # client session -> key (until DEREGISTER)
         self.next_key = 1
         self.errors: Deque[BaseException] = collections.deque()
         self.cb_thread: Optional[int] = None  # thread running a callback now
@@ -185,22 +185,23 @@ class _State:
         self.cb_thread = threading.get_ident()
         try:
             ev = Event(evp.contents, evp)
-            with self.lock:
-                handler = self.handlers.get(app_ctx or 0)
             ctx = self.ctx_ref()
-            rc: Optional[int] = 0
             if ctx is None:  # garbage-collected: its finalizer is destroying it
-                rc = 503 if ev.type == EventType.CONNECT else 0
-            elif handler is not None:
+                return 503 if ev.type == EventType.CONNECT else 0
+            with self.lock:
+                handler = ctx._handlers.get(app_ctx or 0)
+            rc: Optional[int] = 0
+            if handler is not None:
                 try:
                     rc = handler(ctx, ev)
                 finally:
                     ev._raw = None  # the C event is gone once the callback returns
             if ev.type == EventType.DEREGISTER:
                 with self.lock:
-                    key = self.session_keys.pop(ev.session, None)
+                    key = ctx._session_keys.pop(ev.session, None)
                     if key is not None:
-                        self.handlers.pop(key, None)
+                        ctx._handlers.pop(key, None)
+            del ctx
             return int(rc or 0)
         except BaseException as e:  # never let an exception cross into C
             if self.ctx_ref() is not None:
@@ -267,6 +268,8 @@ class Context:
                 raise TypeError("unknown gowt_config field %r" % k)
             setattr(cfg, k, _b(v) if isinstance(v, (str, bytes)) else v)
         self._poll = dispatch == "poll"
+        self._handlers: Dict[int, Handler] = {}  # app_ctx key -> handler
+        self._session_keys: Dict[int, int] = {}  # client session -> key (until DEREGISTER)
         self._state = st = _State(self._poll)
         ptr = c_void_p()
         rc = lib.gowt_ctx_create(byref(cfg), byref(ptr))
@@ -301,12 +304,12 @@ class Context:
         with st.lock:
             key = st.next_key
             st.next_key += 1
-            st.handlers[key] = handler
+            self._handlers[key] = handler
         return key
 
     def _drop_handler(self, key: int) -> None:
         with self._state.lock:
-            self._state.handlers.pop(key, None)
+            self._handlers.pop(key, None)
 
     def _raise_pending(self) -> None:
         st = self._state
@@ -447,12 +450,12 @@ class Context:
             try:
                 rc = lib.gowt_connect(self._ptr, _b(url), byref(opts), st.cb, key, byref(out))
             except BaseException:
-                st.handlers.pop(key, None)
+                self._handlers.pop(key, None)
                 raise
             if rc == 0:
-                st.session_keys[out.value] = key
+                self._session_keys[out.value] = key
             else:
-                st.handlers.pop(key, None)
+                self._handlers.pop(key, None)
         self._check(rc, "gowt_connect")
         return out.value
 
