@@ -14,7 +14,8 @@ webtransport.accept without reading it first just sees it in its loop.
 
 Scope:
     type "webtransport", asgi {"version": "3.0", "spec_version": "2.3"},
-    http_version "3", scheme "https", path (percent-decoded), raw_path,
+    http_version "3", scheme "https", path (percent-decoded), raw_path (the
+    path percent-encoded again: gowt reports only the decoded path),
     query_string (bytes), root_path, headers [(name, value)] (bytes, names
     lower-case, no pseudo-headers), server (host, port), client None (gowt
     does not report peer addresses yet), session_id (the wire ID: the
@@ -162,8 +163,10 @@ class _Connection:
             "asgi": {"version": "3.0", "spec_version": "2.3"},
             "http_version": "3",
             "scheme": "https",
-            "path": urllib.parse.unquote(raw_path),
-            "raw_path": raw_path.encode("latin-1", "replace"),
+            # gowt reports the path percent-decoded (Go's URL parsing), so
+            # raw_path is that path encoded again, not the bytes received.
+            "path": raw_path,
+            "raw_path": urllib.parse.quote(raw_path, safe="/:@!$&'()*+,;=-._~").encode("ascii"),
             "query_string": req.get("query", "").encode("latin-1", "replace"),
             "root_path": self.root_path,
             "headers": headers,
