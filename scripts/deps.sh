@@ -38,3 +38,19 @@ if ! "$venv/bin/python3" -c 'import aioquic, sys; v = tuple(int(x) for x in aioq
   fi
   "$venv/bin/python3" -m pip install -q --disable-pip-version-check 'aioquic>=1.7'
 fi
+
+# --- Python package tests (bindings/python, CTest python_pytest*): pytest,
+# setuptools and wheel (to pip install the package) in a venv under the
+# build directory. Quick when present.
+pyvenv="${GOWT_BUILD_DIR:-$(dirname "$0")/../build}/python-venv"
+if ! "$pyvenv/bin/python3" -c 'import pytest, setuptools, wheel' 2>/dev/null; then
+  echo "deps: installing pytest into $pyvenv"
+  mkdir -p "$(dirname "$pyvenv")"
+  if ! python3 -m venv --clear "$pyvenv" >/dev/null 2>&1; then
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+    python3 -m venv --clear "$pyvenv"
+  fi
+  "$pyvenv/bin/python3" -m pip install -q --disable-pip-version-check 'pytest>=7' 'setuptools>=61' wheel
+fi
