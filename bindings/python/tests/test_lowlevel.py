@@ -1,6 +1,7 @@
 """gowt.lowlevel: lifetime (garbage-collected contexts), handler exceptions
 in both dispatch modes, WouldBlock. Real loopback sessions."""
 import gc
+import os
 import threading
 import time
 
@@ -167,3 +168,12 @@ def test_thread_mode_context_dropped_during_its_own_callback():
             time.sleep(0.02)
         assert ctx_gone(ptr)
         assert not gowt.lowlevel._zombies
+
+
+@pytest.mark.skipif(os.environ.get("GOWT_TEST_INSTALLED") != "1", reason="installed package only")
+def test_installed_package_uses_its_bundled_library():
+    pkg = os.path.dirname(os.path.abspath(gowt.__file__))
+    assert "bindings" not in pkg.split(os.sep)[-3:], pkg
+    gowt.version()
+    assert _ffi.lib.path == os.path.join(pkg, "_lib", "libgowt.so.0"), _ffi.lib.path
+    assert os.path.exists(os.path.join(pkg, "py.typed"))
