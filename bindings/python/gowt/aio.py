@@ -594,6 +594,11 @@ class Session:
             if e.code not in (_ffi.ERR_CLOSED, _ffi.ERR_NOT_FOUND):
                 raise
 
+    def abort(self, code: int = 0) -> None:
+        """Kestrel's Abort(code): close with code and no reason; gowt sends
+        the close capsule, then resets every stream of the session."""
+        self.close(code, "")
+
     def drain(self) -> None:
         """Ask the peer to wind the session down (WT_DRAIN_SESSION)."""
         self._call(self._ctx.drain)
