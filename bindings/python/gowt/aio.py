@@ -395,8 +395,9 @@ class Stream:
         self._readers.wake()
 
     def _on_stop_sending(self, code: int) -> None:
-        if not self._fin_sent or self._pending:
-            self._fail_write(StreamStopped(code))
+        # quic-go has answered it with a reset already (gowt.h): nothing
+        # more can be sent, and what was in flight may not arrive.
+        self._fail_write(StreamStopped(code))
         self._fin_sent = True
 
     def _on_session_closed(self) -> None:

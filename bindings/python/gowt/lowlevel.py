@@ -196,11 +196,11 @@ class _State:
                     rc = handler(ctx, ev)
                 finally:
                     ev._raw = None  # the C event is gone once the callback returns
-            if ev.type == EventType.DEREGISTER:
+            if ev.type == EventType.DEREGISTER and app_ctx in ctx._session_keys:
+                # a client session's own handler (connect), not a path's
                 with self.lock:
-                    key = ctx._session_keys.pop(ev.session, None)
-                    if key is not None:
-                        ctx._handlers.pop(key, None)
+                    ctx._session_keys.discard(app_ctx)
+                    ctx._handlers.pop(app_ctx, None)
             del ctx
             return int(rc or 0)
         except BaseException as e:  # never let an exception cross into C
@@ -269,7 +269,7 @@ class Context:
             setattr(cfg, k, _b(v) if isinstance(v, (str, bytes)) else v)
         self._poll = dispatch == "poll"
         self._handlers: Dict[int, Handler] = {}  # app_ctx key -> handler
-        self._session_keys: Dict[int, int] = {}  # client session -> key (until DEREGISTER)
+        self._session_keys: Set[int] = set()  # keys of client sessions (until DEREGISTER)
         self._state = st = _State(self._poll)
         ptr = c_void_p()
         rc = lib.gowt_ctx_create(byref(cfg), byref(ptr))
@@ -444,19 +444,18 @@ class Context:
         opts.sni, opts.origin, opts.authority = _b(sni), _b(origin), _b(authority)
         opts.new_connection = 1 if new_connection else 0
         key = self._add_handler(handler)
-        out = c_uint64()
         st = self._state
-        with st.lock:  # a THREAD-mode DEREGISTER must find the key
-            try:
-                rc = lib.gowt_connect(self._ptr, _b(url), byref(opts), st.cb, key, byref(out))
-            except BaseException:
+        with st.lock:  # before the call: a THREAD-mode DEREGISTER may come at once
+            self._session_keys.add(key)
+        out = c_uint64()
+        try:
+            self._check(lib.gowt_connect(self._ptr, _b(url), byref(opts), st.cb, key, byref(out)),
+                        "gowt_connect")
+        except BaseException:
+            with st.lock:
+                self._session_keys.discard(key)
                 self._handlers.pop(key, None)
-                raise
-            if rc == 0:
-                self._session_keys[out.value] = key
-            else:
-                self._handlers.pop(key, None)
-        self._check(rc, "gowt_connect")
+            raise
         return out.value
 
     # -- sessions ------------------------------------------------------------

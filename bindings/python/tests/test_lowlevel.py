@@ -177,3 +177,18 @@ def test_installed_package_uses_its_bundled_library():
     gowt.version()
     assert _ffi.lib.path == os.path.join(pkg, "_lib", "libgowt.so.0"), _ffi.lib.path
     assert os.path.exists(os.path.join(pkg, "py.typed"))
+
+
+def test_client_session_handler_released_after_deregister():
+    with Context() as srv, Context(insecure=True) as cli:
+        port = srv.listen()
+        srv.register("*", lambda c, e: 0)
+        base = len(cli._handlers)
+        seen = []
+        s = cli.connect("https://127.0.0.1:%d/" % port, lambda c, e: seen.append(e.type) or 0)
+        assert len(cli._handlers) == base + 1
+        cli.run_until(lambda: T.CONNECT_ACCEPTED in seen, 10, others=[srv])
+        cli.close_session(s, 0, "")
+        cli.run_until(lambda: T.DEREGISTER in seen, 10, others=[srv])
+        assert len(cli._handlers) == base and not cli._session_keys
+        assert len(srv._handlers) == 1  # the path's handler stays
