@@ -280,3 +280,31 @@ async def test_connect_untrusted_certificate_fails():
         with pytest.raises(gowt.ConnectError) as e:
             await gowt.connect("https://127.0.0.1:%d/" % server.port, cert_hashes=[b"\0" * 32])
         assert e.value.status == 0  # no HTTP response: TLS failed
+
+
+@run
+async def test_open_stream_waits_for_the_peers_stream_limit():
+    answered = []
+
+    async def handler(session):
+        async for st in session.incoming_streams():
+            data = await st.read()
+            await asyncio.sleep(0.2)  # hold the only stream credit a while
+            answered.append(data)
+            st.write(data)
+            st.write_eof()
+            await st.drain()
+
+    async with await gowt.serve("127.0.0.1", 0, handler, max_incoming_streams_bidi=1) as server:
+        s = await gowt.connect("https://127.0.0.1:%d/" % server.port, cert_hashes=[server.cert_hash])
+        first = await s.open_bidirectional_stream()
+        first.write(b"one")
+        first.write_eof()
+        second = await s.open_bidirectional_stream()  # GOWT_ERR_LIMIT until the first ends
+        # the credit comes back only once the server ended the first stream
+        assert answered == [b"one"], "the second stream opened despite the limit of 1"
+        second.write(b"two")
+        second.write_eof()
+        assert await first.read() == b"one"
+        assert await second.read() == b"two"
+        s.close()
