@@ -20,7 +20,7 @@ Scope:
     lower-case, no pseudo-headers), server (host, port), client None (gowt
     does not report peer addresses yet), session_id (the wire ID: the
     CONNECT stream's ID), subprotocols (offered WT-Available-Protocols),
-    extensions.
+    extensions, state (with lifespan).
 
 Received (receive()):
     webtransport.connect
@@ -46,6 +46,11 @@ Sent (send()):
                                   webtransport.stream.opened)
     ext webtransport.stream.reset  stream_id, code (RESET_STREAM)
     ext webtransport.stream.stop_sending stream_id, code (STOP_SENDING)
+
+Lifespan: the ASGI lifespan protocol runs around the server (startup
+before it listens, shutdown after it closed; "auto" by default: an
+application that does not speak it is served without); each session's
+scope has a copy of its "state".
 
 An application that returns ends its session (code 0); one that raises
 ends it with code 1 (refuses it with 500 before accept); one that returns
@@ -148,6 +153,7 @@ class _Connection:
         self.disconnected = False
         self.tasks: List["asyncio.Task[Any]"] = []
         self.streams: Dict[int, Stream] = {}
+        self.state: Optional[Dict[str, Any]] = None  # lifespan state (a copy)
 
     def scope(self) -> Scope:
         req = self.session.request or {}
@@ -175,6 +181,7 @@ class _Connection:
             "session_id": session_id,
             "subprotocols": list(req.get("protocols", [])),
             "extensions": {k: dict(v) for k, v in EXTENSIONS.items()},
+            **({"state": self.state} if self.state is not None else {}),
         }
 
     async def run(self) -> None:
@@ -332,19 +339,104 @@ class _Connection:
         self.inbox.put_nowait(self._disconnect_message())
 
 
+class _Lifespan:
+    """The ASGI lifespan protocol around the server's life ("auto": an
+    application that raises or returns at once on the lifespan scope does
+    without it; "on": that is an error)."""
+
+    def __init__(self, app: ASGIApp, mode: str) -> None:
+        self.app = app
+        self.mode = mode
+        self.state: Dict[str, Any] = {}
+        self.supported = True
+        self._inbox: "asyncio.Queue[Message]" = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        self._started: "asyncio.Future[None]" = loop.create_future()
+        self._stopped: "asyncio.Future[None]" = loop.create_future()
+        self._task: Optional["asyncio.Task[None]"] = None
+
+    async def _run(self) -> None:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"},
+                 "state": self.state}
+        try:
+            await self.app(scope, self._inbox.get, self._send)
+        except BaseException as e:
+            if not self._started.done():
+                self.supported = False
+                if self.mode == "on":
+                    self._started.set_exception(e)
+                else:
+                    self._started.set_result(None)
+            elif not self._stopped.done():
+                self._stopped.set_exception(e)
+        finally:
+            if not self._started.done():  # returned without a word
+                self.supported = False
+                self._started.set_result(None)
+            if not self._stopped.done():
+                self._stopped.set_result(None)
+
+    async def _send(self, message: Message) -> None:
+        kind = message.get("type")
+        if kind == "lifespan.startup.complete" and not self._started.done():
+            self._started.set_result(None)
+        elif kind == "lifespan.startup.failed" and not self._started.done():
+            self._started.set_exception(RuntimeError("ASGI lifespan startup failed: %s"
+                                                     % message.get("message", "")))
+        elif kind == "lifespan.shutdown.complete" and not self._stopped.done():
+            self._stopped.set_result(None)
+        elif kind == "lifespan.shutdown.failed" and not self._stopped.done():
+            self._stopped.set_exception(RuntimeError("ASGI lifespan shutdown failed: %s"
+                                                     % message.get("message", "")))
+
+    async def startup(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._inbox.put_nowait({"type": "lifespan.startup"})
+        await self._started
+
+    async def shutdown(self) -> None:
+        if self._task is None or self._task.done() or not self.supported:
+            return
+        self._inbox.put_nowait({"type": "lifespan.shutdown"})
+        try:
+            await asyncio.wait_for(asyncio.shield(self._stopped), 10)
+        finally:
+            self._task.cancel()
+
+
 async def serve_asgi(app: ASGIApp, host: str = "127.0.0.1", port: int = 4433, *,
                      path: str = "*", root_path: str = "", protocols: Optional[List[str]] = None,
-                     allowed_origins: Optional[str] = None, **config: Any) -> Server:
-    """Start serving app; returns the gowt.Server (port, cert_hash, close())."""
+                     allowed_origins: Optional[str] = None, lifespan: str = "auto",
+                     **config: Any) -> Server:
+    """Start serving app; returns the gowt.Server (port, cert_hash, close()).
+    lifespan "auto" / "on" / "off": the ASGI lifespan protocol; startup runs
+    before the server listens, shutdown once it is closed:
+    ``await server.asgi_shutdown`` (a task) waits for it. Each session's
+    scope gets a copy of the lifespan "state"."""
+    if lifespan not in ("auto", "on", "off"):
+        raise ValueError("lifespan is 'auto', 'on' or 'off'")
+    lf = _Lifespan(app, lifespan)
+    if lifespan != "off":
+        await lf.startup()
     holder: Dict[str, Server] = {}
 
     async def handler(session: Session) -> None:
         conn = _Connection(app, session, (host or "0.0.0.0", holder["server"].port), root_path)
+        conn.state = dict(lf.state) if lf.supported and lifespan != "off" else None
         await conn.run()
 
-    server = await serve(host, port, handler, path=path, protocols=protocols,
-                         allowed_origins=allowed_origins, auto_accept=False, **config)
+    try:
+        server = await serve(host, port, handler, path=path, protocols=protocols,
+                             allowed_origins=allowed_origins, auto_accept=False, **config)
+    except BaseException:
+        await lf.shutdown()
+        raise
     holder["server"] = server
+
+    async def shutdown_after_close() -> None:
+        await server.wait_closed()
+        await lf.shutdown()
+    server.asgi_shutdown = asyncio.get_running_loop().create_task(shutdown_after_close())  # type: ignore[attr-defined]
     return server
 
 
@@ -375,6 +467,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                    "(default localhost,127.0.0.1,::1)")
     p.add_argument("--protocols", help="comma-separated supported sub-protocols")
     p.add_argument("--allowed-origins", help='comma-separated Origins, or "*"')
+    p.add_argument("--lifespan", choices=("auto", "on", "off"), default="auto",
+                   help="ASGI lifespan protocol (default auto)")
     a = p.parse_args(argv)
     if bool(a.cert) != bool(a.key):
         p.error("--cert and --key go together")
@@ -388,7 +482,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     async def run() -> None:
         server = await serve_asgi(app, a.host, a.port, path=a.path, root_path=a.root_path,
                                   protocols=a.protocols.split(",") if a.protocols else None,
-                                  allowed_origins=a.allowed_origins, **config)
+                                  allowed_origins=a.allowed_origins, lifespan=a.lifespan,
+                                  **config)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.close)
@@ -399,6 +494,7 @@ def main(argv: Optional[List[str]] = None) -> int:
               flush=True)
         print("READY port=%d hash=%s" % (server.port, h), flush=True)
         await server.wait_closed()
+        await server.asgi_shutdown  # type: ignore[attr-defined]
         print("gowt.asgi: stopped", flush=True)
 
     asyncio.run(run())

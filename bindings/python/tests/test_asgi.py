@@ -173,3 +173,48 @@ def test_command_line_generates_certificate_and_serves():
         p.send_signal(signal.SIGTERM)
         rc = p.wait(20)
     assert rc == 0
+
+
+@run
+async def test_lifespan_and_state():
+    events = []
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                events.append(msg["type"])
+                if msg["type"] == "lifespan.startup":
+                    scope["state"]["db"] = "opened"
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        assert scope["type"] == "webtransport"
+        await receive()
+        await send({"type": "webtransport.accept"})
+        msg = await receive()
+        assert msg["type"] == "webtransport.datagram.receive"
+        await send({"type": "webtransport.datagram.send", "data": scope["state"]["db"].encode()})
+        await receive()  # disconnect
+
+    server = await serve_asgi(app, "127.0.0.1", 0)
+    assert events == ["lifespan.startup"]
+    s = await gowt.connect("https://127.0.0.1:%d/" % server.port, cert_hashes=[server.cert_hash])
+    s.send_datagram(b"state?")
+    assert await asyncio.wait_for(s.receive_datagram(), 10) == b"opened"
+    s.close()
+    await s.wait_closed()
+    server.close()
+    await server.asgi_shutdown
+    assert events == ["lifespan.startup", "lifespan.shutdown"]
+
+
+@run
+async def test_lifespan_on_with_an_app_without_it_fails():
+    with pytest.raises(AssertionError):
+        await serve_asgi(asgi_app_strict, "127.0.0.1", 0, lifespan="on")
+
+
+async def asgi_app_strict(scope, receive, send):
+    assert scope["type"] == "webtransport"
