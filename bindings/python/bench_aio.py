@@ -19,10 +19,12 @@ import gowt  # noqa: E402
 
 
 async def main(mb, n_dgrams):
-    got = {"dg": 0}
+    got = {"dg": 0, "session": None}
     done = asyncio.get_event_loop().create_future()
 
     async def handler(session):
+        got["session"] = session
+
         async def dgs():
             while True:
                 try:
@@ -93,6 +95,12 @@ async def main(mb, n_dgrams):
     dt = time.perf_counter() - t0 - 0.5
     print("datagrams: %d x 1000 B sent in %.2f s (%.0f/s), %d received (%.1f %%)"
           % (sent, dt, sent / dt, got["dg"], 100.0 * got["dg"] / sent))
+    ss = got["session"]
+    ci, si = s.info(), ss.info()
+    print("  gowt counters: client sent %d (dropped_send %d), server received %d "
+          "(dropped_recv %d); gowt.aio dropped %d" % (
+              ci["datagrams_sent"], ci["datagrams_dropped_send"], si["datagrams_received"],
+              si["datagrams_dropped_recv"], ss.datagrams_dropped))
     s.close()
     await s.wait_closed()
     server.close()
