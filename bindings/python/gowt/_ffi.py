@@ -32,6 +32,9 @@ from typing import Any, Dict, List, Optional, Tuple
 NO_ID = 0xFFFFFFFFFFFFFFFF  # GOWT_NO_ID
 CLOSE_LOCAL, CLOSE_REMOTE, CLOSE_ERROR = 0x1, 0x2, 0x4
 STREAM_BIDI, STREAM_LOCAL = 0x10, 0x20
+CODE_RAW = 0x40  # GOWT_CODE_RAW: ev.code is a wire code, not an application code
+CLIENT_AUTH_NONE, CLIENT_AUTH_REQUEST, CLIENT_AUTH_REQUIRE = 0, 1, 2
+LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG = 0, 1, 2, 3, 4
 CONNECT_DEFER = 0x44454652  # GOWT_CONNECT_DEFER ("DEFR"; 1 refuses with 500)
 DISPATCH_THREAD, DISPATCH_POLL = 0, 1
 
@@ -57,7 +60,7 @@ EVENT_TYPES: Dict[str, int] = {
     "POST_DATA": 5, "POST_FIN": 6, "PROVIDE_DATA": 7, "POST_DATAGRAM": 8,
     "PROVIDE_DATAGRAM": 9, "RESET": 10, "STOP_SENDING": 11, "CLOSE": 12,
     "DRAIN": 13, "DEREGISTER": 14, "FREE": 15, "STREAM_WRITABLE": 16,
-    "DATAGRAM_WRITABLE": 17, "STREAM_OPENED": 18,
+    "DATAGRAM_WRITABLE": 17, "STREAM_OPENED": 18, "STREAMS_AVAILABLE": 19,
 }
 
 
@@ -84,6 +87,10 @@ class Config(Structure):
         ("recv_buffer_bytes", c_uint64),
         ("stream_recv_window", c_uint64), ("max_stream_recv_window", c_uint64),
         ("conn_recv_window", c_uint64), ("max_conn_recv_window", c_uint64),
+        ("client_cert_file", c_char_p), ("client_key_file", c_char_p),
+        ("client_cert_pem", c_char_p), ("client_key_pem", c_char_p),
+        ("client_ca_file", c_char_p), ("client_auth", c_int),
+        ("disable_resumption", c_int),
         # append new gowt_config fields here
     ]
 
@@ -95,6 +102,8 @@ class ConnectRequest(Structure):
         ("protocols", POINTER(c_char_p)), ("protocol_count", c_size_t),
         ("header_names", POINTER(c_char_p)),
         ("header_values", POINTER(c_char_p)), ("header_count", c_size_t),
+        ("peer_addr", c_char_p), ("local_addr", c_char_p),
+        ("peer_cert_sha256", POINTER(c_uint8)),
         # append new gowt_connect_request fields here (library-owned: read only)
     ]
 
@@ -106,7 +115,7 @@ class Event(Structure):
         ("data", POINTER(c_uint8)), ("length", c_size_t), ("code", c_uint64),
         ("app_ctx", c_void_p), ("stream_ctx", c_void_p),
         ("request", POINTER(ConnectRequest)), ("protocol", c_char_p),
-        ("token", c_uint64),
+        ("token", c_uint64), ("peer_cert_sha256", POINTER(c_uint8)),
         # append new gowt_event fields here (library-owned: read only)
     ]
 
@@ -134,11 +143,25 @@ class SessionInfo(Structure):
         ("datagrams_dropped_recv", c_uint64), ("bytes_sent", c_uint64),
         ("bytes_received", c_uint64), ("flow_control", c_int),
         ("shared_connection", c_int),
+        # since 0.2.0: the session's QUIC connection
+        ("rtt_smoothed_us", c_uint64), ("rtt_min_us", c_uint64),
+        ("rtt_latest_us", c_uint64), ("rtt_variance_us", c_uint64),
+        ("congestion_window", c_uint64),
+        ("conn_bytes_sent", c_uint64), ("conn_packets_sent", c_uint64),
+        ("conn_bytes_received", c_uint64), ("conn_packets_received", c_uint64),
+        ("conn_bytes_lost", c_uint64), ("conn_packets_lost", c_uint64),
+        ("conn_sessions", c_uint32), ("tls_resumed", c_int),
+        ("peer_addr", ctypes.c_char * 64), ("local_addr", ctypes.c_char * 64),
+        ("peer_cert_sha256", c_uint8 * 32), ("has_peer_cert", c_int),
+        ("reserved1", c_uint32),
     ]
 
 
 # gowt_session_cb: int (*)(gowt_ctx *, const gowt_event *, void *app_ctx)
 CALLBACK = CFUNCTYPE(c_int, c_void_p, POINTER(Event), c_void_p)
+# gowt_log_cb: void (*)(gowt_ctx *, int level, const char *component,
+#                       const char *message, void *app)
+LOG_CALLBACK = CFUNCTYPE(None, c_void_p, c_int, c_char_p, c_char_p, c_void_p)
 
 _u8p = POINTER(c_uint8)
 
@@ -156,6 +179,7 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "gowt_ctx_process_events": (c_int, [c_void_p, c_int]),
     "gowt_ctx_wait": (c_int, [c_void_p, c_int]),
     "gowt_ctx_cert_hash": (c_int, [c_void_p, _u8p]),
+    "gowt_ctx_set_log": (c_int, [c_void_p, c_int, LOG_CALLBACK, c_void_p]),
     "gowt_server_listen": (c_int, [c_void_p, c_char_p, c_uint16, POINTER(c_uint16)]),
     "gowt_path_options_init_sized": (c_int, [POINTER(PathOptions), c_size_t]),
     "gowt_server_register": (c_int, [c_void_p, c_char_p, CALLBACK, c_void_p,
@@ -181,6 +205,8 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "gowt_stream_stop_sending": (c_int, [c_void_p, c_uint64, c_uint64, c_uint32]),
     "gowt_stream_set_receive_enabled": (c_int, [c_void_p, c_uint64, c_uint64, c_int]),
     "gowt_stream_set_ctx": (c_int, [c_void_p, c_uint64, c_uint64, c_void_p]),
+    "gowt_stream_set_priority": (c_int, [c_void_p, c_uint64, c_uint64, ctypes.c_int64,
+                                         c_uint32]),
     "gowt_send_datagram": (c_int, [c_void_p, c_uint64, c_char_p, c_size_t]),
     "gowt_set_datagram_ready": (c_int, [c_void_p, c_uint64, c_int]),
     "gowt_provide_datagram": (c_int, [c_void_p, POINTER(Event), c_size_t, c_int,

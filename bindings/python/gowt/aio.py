@@ -332,6 +332,12 @@ class Stream:
         self._fin_sent = True
         self._writers.wake()
 
+    def set_priority(self, send_order: int, send_group: int = 0) -> None:
+        """W3C sendOrder / sendGroup: within a group, streams with a higher
+        send_order are sent first (gowt_stream_set_priority)."""
+        self._check_writable()
+        self._ctx.set_priority(self.session.handle, self.stream_id, send_order, send_group)
+
     def abort(self, code: int = 0) -> None:
         """Kestrel's Abort: reset the sending side and stop the receiving
         side with code, whichever the stream has."""
@@ -451,6 +457,7 @@ class Session:
         self._datagrams: Deque[bytes] = collections.deque()
         self._datagram_waiters = _Waiters()
         self._datagram_writable = _Waiters()
+        self._streams_available = _Waiters()  # STREAMS_AVAILABLE
         self._drain_waiters = _Waiters()
         self.datagrams_dropped = 0  # unread datagrams dropped (DATAGRAM_QUEUE)
         self._owns_endpoint = False
@@ -542,7 +549,6 @@ class Session:
         return await self._open(bidirectional)
 
     async def _open(self, bidi: bool) -> Stream:
-        delay = 0.005
         while True:
             try:
                 sid = self._call(self._ctx.open_stream, bidi)
@@ -550,10 +556,11 @@ class Session:
             except Error as e:
                 if e.code != _ffi.ERR_LIMIT:
                     raise
-            # The peer's stream limit: gowt has no "streams available" event
-            # yet, so retry with a growing delay until the limit is raised.
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.1)
+            # The peer's stream limit: GOWT_EV_STREAMS_AVAILABLE comes when it
+            # grows (events run on this loop, so it cannot be missed).
+            await self._streams_available.wait()
+            if self.closed:
+                raise self._closed_error()
         st = Stream(self, sid, bidi, local=True)
         self._streams[sid] = st
         return st
@@ -650,6 +657,8 @@ class Session:
             self._datagram_waiters.wake()
         elif t == T.DATAGRAM_WRITABLE:
             self._datagram_writable.wake()
+        elif t == T.STREAMS_AVAILABLE:
+            self._streams_available.wake()
         elif t == T.RESET:
             self._stream(ev)._on_reset(ev.code)
         elif t == T.STOP_SENDING:
@@ -692,6 +701,7 @@ class Session:
         self._datagram_waiters.wake()
         self._datagram_writable.wake()
         self._drain_waiters.wake()
+        self._streams_available.wake()
         if not self._closed_fut.done():
             self._closed_fut.set_result(info)
 

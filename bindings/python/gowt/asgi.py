@@ -17,8 +17,8 @@ Scope:
     http_version "3", scheme "https", path (percent-decoded), raw_path (the
     path percent-encoded again: gowt reports only the decoded path),
     query_string (bytes), root_path, headers [(name, value)] (bytes, names
-    lower-case, no pseudo-headers), server (host, port), client None (gowt
-    does not report peer addresses yet), session_id (the wire ID: the
+    lower-case, no pseudo-headers), server (host, port), client (host,
+    port) of the peer's UDP address, session_id (the wire ID: the
     CONNECT stream's ID), subprotocols (offered WT-Available-Protocols),
     extensions, state (with lifespan).
 
@@ -93,6 +93,14 @@ EXTENSIONS: Dict[str, Dict[str, Any]] = {
 INBOX_LIMIT = 1 << 20  # unread stream bytes per session before readers wait
 READ_CHUNK = 64 * 1024
 
+
+
+def _split_addr(addr: str) -> Optional[Tuple[str, int]]:
+    """"192.0.2.1:4433" / "[::1]:4433" -> (host, port); None when empty."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
 
 class _Inbox:
     """The receive() queue of one session; stream data waits while more
@@ -177,7 +185,7 @@ class _Connection:
             "root_path": self.root_path,
             "headers": headers,
             "server": self.server,
-            "client": None,
+            "client": _split_addr(req.get("peer_addr", "")),
             "session_id": session_id,
             "subprotocols": list(req.get("protocols", [])),
             "extensions": {k: dict(v) for k, v in EXTENSIONS.items()},

@@ -48,12 +48,15 @@ from typing import (Any, Callable, Deque, Dict, Iterable, List, Optional, Sequen
                     Set, Tuple, Union)
 
 from . import _ffi
-from ._ffi import (CLOSE_ERROR, CLOSE_LOCAL, CLOSE_REMOTE, CONNECT_DEFER, NO_ID,
-                   STREAM_BIDI, STREAM_LOCAL, lib)
+from ._ffi import (CLIENT_AUTH_NONE, CLIENT_AUTH_REQUEST, CLIENT_AUTH_REQUIRE, CLOSE_ERROR,
+                   CLOSE_LOCAL, CLOSE_REMOTE, CODE_RAW, CONNECT_DEFER, LOG_DEBUG, LOG_ERROR,
+                   LOG_INFO, LOG_OFF, LOG_WARN, NO_ID, STREAM_BIDI, STREAM_LOCAL, lib)
 
 __all__ = ["Context", "Event", "EventType", "Error", "WouldBlock", "NO_ID",
            "CLOSE_LOCAL", "CLOSE_REMOTE", "CLOSE_ERROR", "STREAM_BIDI",
-           "STREAM_LOCAL", "CONNECT_DEFER", "version", "Handler"]
+           "STREAM_LOCAL", "CONNECT_DEFER", "CODE_RAW", "CLIENT_AUTH_NONE",
+           "CLIENT_AUTH_REQUEST", "CLIENT_AUTH_REQUIRE", "LOG_OFF", "LOG_ERROR", "LOG_WARN",
+           "LOG_INFO", "LOG_DEBUG", "version", "Handler"]
 
 EventType = enum.IntEnum("EventType", _ffi.EVENT_TYPES)  # type: ignore[misc]
 EventType.__doc__ = "gowt_event_type"
@@ -111,7 +114,7 @@ class Event:
     """One event, copied out of the library's memory (valid after the callback)."""
 
     __slots__ = ("type", "flags", "session", "session_id", "stream_id", "data",
-                 "space", "code", "protocol", "request", "_raw")
+                 "space", "code", "protocol", "request", "peer_cert_sha256", "_raw")
 
     def __init__(self, ev: Any, raw: Any = None) -> None:
         self._raw = raw  # the C event, for provide_*; None after the callback
@@ -127,6 +130,9 @@ class Event:
         self.data: bytes = b"" if provide or not ev.data else ctypes.string_at(ev.data, ev.length)
         self.code: int = ev.code
         self.protocol: Optional[str] = ev.protocol.decode() if ev.protocol else None
+        # CONNECT (client's certificate) / CONNECT_ACCEPTED (server's): SHA-256
+        self.peer_cert_sha256: Optional[bytes] = (ctypes.string_at(ev.peer_cert_sha256, 32)
+                                                  if ev.peer_cert_sha256 else None)
         self.request: Optional[Dict[str, Any]] = None
         if ev.request:
             r = ev.request.contents
@@ -137,11 +143,20 @@ class Event:
                 "protocols": [r.protocols[i].decode() for i in range(r.protocol_count)],
                 "headers": [(r.header_names[i].decode(), r.header_values[i].decode())
                             for i in range(r.header_count)],
+                "peer_addr": r.peer_addr.decode() if r.peer_addr else "",
+                "local_addr": r.local_addr.decode() if r.local_addr else "",
+                "peer_cert_sha256": (ctypes.string_at(r.peer_cert_sha256, 32)
+                                     if r.peer_cert_sha256 else None),
             }
 
     @property
     def bidi(self) -> bool:
         return bool(self.flags & STREAM_BIDI)
+
+    @property
+    def raw_code(self) -> bool:
+        """RESET / STOP_SENDING / CLOSE: code is a wire code (GOWT_CODE_RAW)."""
+        return bool(self.flags & _ffi.CODE_RAW)
 
     @property
     def local(self) -> bool:
@@ -179,6 +194,18 @@ class _State:
         self.cb_thread: Optional[int] = None  # thread running a callback now
         self.ctx_ref: Callable[[], Optional["Context"]] = lambda: None
         self.cb = _ffi.CALLBACK(self.trampoline)
+        self.log_fn: Optional[Callable[[int, str, str], Any]] = None
+        self.log_cb = _ffi.LOG_CALLBACK(self.log_trampoline)
+
+    def log_trampoline(self, _ctx: Any, level: int, comp: bytes, msg: bytes, _app: Any) -> None:
+        fn = self.log_fn
+        if fn is None:
+            return
+        try:
+            fn(level, comp.decode("utf-8", "replace"), msg.decode("utf-8", "replace"))
+        except BaseException as e:  # never let an exception cross into C
+            if self.ctx_ref() is not None:
+                self.errors.append(e)
 
     def trampoline(self, _ctx: Any, evp: Any, app_ctx: Optional[int]) -> int:
         ev = None
@@ -489,10 +516,19 @@ class Context:
         self._check(lib.gowt_session_get_info(self._ptr, session, byref(info)),
                     "gowt_session_get_info")
         # On return struct_size is the number of bytes the library filled.
-        return {name: getattr(info, name) for name, _ in _ffi.SessionInfo._fields_
-                if name != "struct_size"
-                and getattr(_ffi.SessionInfo, name).offset + getattr(_ffi.SessionInfo, name).size
-                <= info.struct_size}
+        out: Dict[str, Any] = {}
+        for name, _ in _ffi.SessionInfo._fields_:
+            f = getattr(_ffi.SessionInfo, name)
+            if name == "struct_size" or name.startswith("reserved") or \
+                    f.offset + f.size > info.struct_size:
+                continue
+            v = getattr(info, name)
+            if isinstance(v, bytes):  # char[N]: a NUL-terminated string
+                v = v.decode("utf-8", "replace")
+            elif name == "peer_cert_sha256":
+                v = bytes(v) if info.has_peer_cert else None
+            out[name] = v
+        return out
 
     # -- streams -------------------------------------------------------------
 
@@ -540,6 +576,21 @@ class Context:
     def stop_sending(self, session: int, stream_id: int, code: int) -> None:
         self._check(lib.gowt_stream_stop_sending(self._ptr, session, stream_id, code),
                     "gowt_stream_stop_sending")
+
+    def set_priority(self, session: int, stream_id: int, send_order: int,
+                     send_group: int = 0) -> None:
+        """W3C sendOrder / sendGroup of a stream with a send side."""
+        self._check(lib.gowt_stream_set_priority(self._ptr, session, stream_id, send_order,
+                                                 send_group), "gowt_stream_set_priority")
+
+    def set_log(self, level: int, fn: Optional[Callable[[int, str, str], Any]]) -> None:
+        """Route the library's log (LOG_ERROR..LOG_DEBUG and more severe) to
+        fn(level, component, message), called where the callbacks run;
+        LOG_OFF or None stops it."""
+        st = self._state
+        st.log_fn = fn
+        self._check(lib.gowt_ctx_set_log(self._ptr, level if fn else _ffi.LOG_OFF,
+                                         st.log_cb, None), "gowt_ctx_set_log")
 
     def set_receive_enabled(self, session: int, stream_id: int, on: bool) -> None:
         """Pause (False) or resume (True) reading one stream."""

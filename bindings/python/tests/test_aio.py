@@ -308,3 +308,24 @@ async def test_open_stream_waits_for_the_peers_stream_limit():
         assert await first.read() == b"one"
         assert await second.read() == b"two"
         s.close()
+
+
+@run
+async def test_session_info_statistics_addresses_and_priority():
+    async with await gowt.serve("127.0.0.1", 0, echo_handler) as server:
+        s = await gowt.connect("https://127.0.0.1:%d/" % server.port, cert_hashes=[server.cert_hash])
+        st = await s.open_bidirectional_stream()
+        st.set_priority(10)
+        st.write(b"p" * 200000)
+        st.write_eof()
+        await st.drain()
+        assert len(await st.read()) == 200000
+        info = s.info()
+        assert 0 < info["rtt_smoothed_us"] < 1000000
+        assert info["conn_bytes_sent"] > 200000 and info["conn_packets_sent"] > 100
+        assert info["congestion_window"] > 0
+        assert info["peer_addr"] == "127.0.0.1:%d" % server.port
+        assert info["peer_cert_sha256"] == server.cert_hash
+        assert info["tls_resumed"] == 0
+        s.close()
+        await s.wait_closed()

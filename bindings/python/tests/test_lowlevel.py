@@ -192,3 +192,24 @@ def test_client_session_handler_released_after_deregister():
         cli.run_until(lambda: T.DEREGISTER in seen, 10, others=[srv])
         assert len(cli._handlers) == base and not cli._session_keys
         assert len(srv._handlers) == 1  # the path's handler stays
+
+
+def test_log_callback_receives_library_messages():
+    ctx = gowt.Context(dispatch="poll")
+    got = []
+    ctx.set_log(gowt.LOG_DEBUG, lambda level, comp, msg: got.append((level, comp, msg)))
+    ctx.listen("127.0.0.1", 0)
+    assert ctx.wait(2.0)
+    ctx.process_events()
+    assert any(c == "quic" and "listening on 127.0.0.1:" in m and lvl == gowt.LOG_INFO
+               for lvl, c, m in got), got
+    # an exception in the log function reaches the caller like a handler's
+    def bad(level, comp, msg):
+        raise RuntimeError("log boom")
+    ctx.set_log(gowt.LOG_DEBUG, bad)
+    ctx.listen("127.0.0.1", 0)
+    assert ctx.wait(2.0)
+    with pytest.raises(RuntimeError, match="log boom"):
+        ctx.process_events()
+    ctx.set_log(gowt.LOG_OFF, None)
+    ctx.close()
