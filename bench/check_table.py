@@ -21,6 +21,7 @@ EXPECTED = [
     ("datagrams 20000/s", True),
     ("datagrams 40000/s", True),
     ("setup_seq", True),
+    ("setup_seq_full", True),
     ("setup_conc8", True),
     ("setup_shared", True),
     ("idle_mem", True),

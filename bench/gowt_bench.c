@@ -39,7 +39,9 @@
  *   after GOWT_EV_DATAGRAM_WRITABLE (the equivalent of a blocking
  *   SendDatagram), so `sent` only counts datagrams the library accepted.
  * - setup_seq / setup_conc8: 1 / 8 sessions in flight, a new QUIC connection
- *   per session, for 3 s (1 s); a session counts once CONNECT_ACCEPTED
+ *   per session (resuming the TLS session, gowt's default since 0.2.0),
+ *   for 3 s (1 s); setup_seq_full: setup_seq with disable_resumption (full
+ *   handshakes, what the Go side does); a session counts once CONNECT_ACCEPTED
  *   arrived; it is then closed and the next one starts on its DEREGISTER
  *   (closing is part of the timing, as CloseWithError waits in
  *   webtransport-go).
@@ -1202,11 +1204,12 @@ static void anchor_close(env *e, dial *d) {
     if (rc == 0) ENV_WAIT(e, d->dereg, CONNECT_TIMEOUT, rc);
 }
 
-static int run_setup(int workers, int shared) {
+static int run_setup_as(int workers, int shared, int full_handshake) {
     double d = dur(3.0, 1.0);
     gowt_config scfg, ccfg;
     base_config(&scfg);
     base_config(&ccfg);
+    ccfg.disable_resumption = full_handshake;
     if (shared) { /* WebTransport flow control on both sides (16 MiB) */
         scfg.max_incoming_data = 16u << 20;
         ccfg.max_incoming_data = 16u << 20;
@@ -1281,9 +1284,10 @@ static int run_setup(int workers, int shared) {
         double v = (double)count / el;
         double n = count > 0 ? (double)count : 1;
         emit("sessions/s", v, 1, NULL,
-             "%.1f sessions/s (%ld sessions, %d in flight, %s, %.2fs, %s; per session: "
+             "%.1f sessions/s (%ld sessions, %d in flight, %s%s, %.2fs, %s; per session: "
              "connect->CONNECT_ACCEPTED %.2f ms, close->DEREGISTER %.2f ms)",
-             v, count, workers, shared ? "one shared connection" : "new connection each", el,
+             v, count, workers, shared ? "one shared connection" : "new connection each",
+             shared ? "" : (full_handshake ? ", full TLS handshakes" : ", TLS resumption"), el,
              g_style == STYLE_THREAD ? "thread style, a dialer thread per session in flight"
                                      : shape_name(),
              open_time * 1e3 / n, close_time * 1e3 / n);
@@ -1293,9 +1297,12 @@ static int run_setup(int workers, int shared) {
     return rc;
 }
 
+static int run_setup(int workers, int shared) { return run_setup_as(workers, shared, 0); }
 static int run_setup_seq(void) { return run_setup(1, 0); }
 static int run_setup_conc8(void) { return run_setup(SETUP_WORKERS, 0); }
 static int run_setup_shared(void) { return run_setup(SETUP_WORKERS, 1); }
+/* setup_seq with TLS resumption off: the gain of resumption is the ratio. */
+static int run_setup_seq_full(void) { return run_setup_as(1, 0, 1); }
 
 
 /* VmRSS in KB, or -1. */
@@ -1563,7 +1570,8 @@ typedef struct workload {
 static const workload workloads[] = {
     {"upload", run_upload},           {"download", run_download},
     {"streams100", run_streams100},   {"datagrams", run_datagrams},
-    {"setup_seq", run_setup_seq},     {"setup_conc8", run_setup_conc8},
+    {"setup_seq", run_setup_seq},     {"setup_seq_full", run_setup_seq_full},
+    {"setup_conc8", run_setup_conc8},
     {"setup_shared", run_setup_shared}, {"idle_mem", run_idle_mem},
     {"events_cb", run_events_cb},     {"events_poll", run_events_poll},
 };
