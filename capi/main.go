@@ -143,11 +143,26 @@ func static(s string) *C.char {
 	return p
 }
 
+// staticOr runs f under recover: the name functions return a string, not an
+// error code, so a failure gives the fallback (never NULL, never a crash).
+func staticOr(fallback string, f func() string) (p *C.char) {
+	defer func() {
+		if recover() != nil {
+			p = static(fallback)
+		}
+	}()
+	return static(f())
+}
+
 //export gowtgo_strerror
-func gowtgo_strerror(code C.int) *C.char { return static(core.Strerror(int(code))) }
+func gowtgo_strerror(code C.int) *C.char {
+	return staticOr("unknown error", func() string { return core.Strerror(int(code)) })
+}
 
 //export gowtgo_event_name
-func gowtgo_event_name(t C.int) *C.char { return static(core.EventType(t).String()) }
+func gowtgo_event_name(t C.int) *C.char {
+	return staticOr("UNKNOWN", func() string { return core.EventType(t).String() })
+}
 
 // ---------------------------------------------------------------------------
 // Configuration
