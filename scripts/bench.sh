@@ -78,7 +78,7 @@ if [[ "${GOWT_BENCH_NO_BUILD:-0}" != 1 ]]; then
     if cmake --build "$B" --target help 2>/dev/null | grep -qw wtbench_go; then
       cmake --build "$B" --target wtbench_go
     else
-      go build -o "$B/wtbench-go" ./cmd/wtbench-go
+      go build -C cmd/wtbench-go -o "$B/wtbench-go" .  # a module of its own
     fi
   } >&2
 fi

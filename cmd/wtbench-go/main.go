@@ -15,6 +15,11 @@
 //	{"impl":"go","workload":"idle_mem","metric":"KB/session","value":94.1,"sessions":1000,"both_sides":true}
 //
 // A human-readable line for each result goes to stderr.
+//
+// It is a Go module of its own (cmd/wtbench-go/go.mod), pinned to
+// webtransport-go v0.13.0 and the quic-go it builds with (v0.64.1); gowt's
+// core may use a newer quic-go. Build it with
+// "go build -C cmd/wtbench-go -o DIR/wtbench-go .".
 package main
 
 import (

@@ -1,7 +1,11 @@
 // Command wtpeer is an independent WebTransport test peer built directly on
-// github.com/quic-go/webtransport-go (v0.13.0) and quic-go (v0.62.0). gowt's
-// test suite runs it against the C library in both directions to prove wire
-// interoperability. It imports nothing from gowt.
+// github.com/quic-go/webtransport-go (v0.13.0) and quic-go (v0.64.1). gowt's
+// test suite runs it against the C library and against core (as a
+// subprocess of core/interop_test.go) in both directions to prove wire
+// interoperability. It imports nothing from gowt, and it is a Go module of
+// its own (cmd/wtpeer/go.mod): webtransport-go v0.13.0 does not build with
+// the newer quic-go gowt's core uses, and one module build has one quic-go.
+// Build it with "go build -C cmd/wtpeer -o DIR/wtpeer .".
 //
 // Usage:
 //

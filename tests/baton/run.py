@@ -9,7 +9,7 @@ CHECK is a check name (see --list) or "all". Each check is one CTest test
 (baton_<check>, tests/baton/CMakeLists.txt).
 
 Needs BUILD_DIR/gowt_baton and the wtpeer binary (default BUILD_DIR/wtpeer;
-go build -o BUILD_DIR/wtpeer ./cmd/wtpeer). Everything listens on 127.0.0.1,
+go build -C cmd/wtpeer -o BUILD_DIR/wtpeer .). Everything listens on 127.0.0.1,
 port 0. Every child process is bounded by a timeout and killed (by its own
 pid) when a check ends, so nothing hangs.
 
