@@ -13,6 +13,12 @@ go vet ./...
 
 echo "== go test -race"
 go test -race -count=1 ./...
+# --- nested Go modules (cmd/wtpeer, cmd/wtbench-go: webtransport-go pinned
+# to the quic-go it builds with). The root's ./... skips them.
+for m in cmd/wtpeer cmd/wtbench-go; do
+  (cd "$m" && go vet ./... && go test -race -count=1 ./...)
+done
+# --- end nested Go modules
 
 # The FIN check counts frames in a qlog: run it at full speed too (the race
 # detector's slowdown widens the one window quic-go leaves; see the test).
