@@ -589,7 +589,7 @@ func runBatonClient(o batonClientOptions, lg *jsonLog) error {
 		}
 		tr = newFrameTracer(lg)
 	}
-	c, err := dialClientConnConfig(ctx, host, o.NoFC, quicConfigFor(o.Misbehave, tr))
+	c, err := dialClientConnConfig(ctx, host, o.NoFC, 0, quicConfigFor(o.Misbehave, tr))
 	if err != nil {
 		return err
 	}

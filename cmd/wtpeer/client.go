@@ -22,6 +22,12 @@ type clientOptions struct {
 	Code     int64   // -1: scenario default
 	Reason   *string // nil: scenario default
 	Status   int     // refused: expected HTTP status
+	Size     int     // echo, multi: bytes of each bidi echo (0: 100 KiB, 16 KiB)
+	MaxData  int64   // WebTransport receive window of a session (0: 16 MiB)
+	// ResetBack (reset): once the server's codes are checked, open a second
+	// bidi stream, write one byte and send RESET_STREAM ResetBack[0] and
+	// STOP_SENDING ResetBack[1] on it (nil: don't).
+	ResetBack *[2]uint32
 }
 
 var scenarios = map[string]func(context.Context, *clientConn, clientOptions, *jsonLog) error{
@@ -51,7 +57,7 @@ func runClient(o clientOptions, lg *jsonLog) error {
 	ctx, cancel := context.WithTimeoutCause(context.Background(), o.Timeout,
 		fmt.Errorf("timeout after %v", o.Timeout))
 	defer cancel()
-	c, err := dialClientConn(ctx, host, o.NoFC)
+	c, err := dialClientConn(ctx, host, o.NoFC, o.MaxData)
 	if err != nil {
 		return err
 	}
@@ -146,8 +152,12 @@ func scenarioEcho(ctx context.Context, c *clientConn, o clientOptions, lg *jsonL
 	}
 	var fails []string
 
-	// 1. bidi: 100 KB + FIN, expect the same back.
-	data := pattern(100*1024, 0x5a)
+	// 1. bidi: 100 KB (-size) + FIN, expect the same back.
+	size := 100 * 1024
+	if o.Size > 0 {
+		size = o.Size
+	}
+	data := pattern(size, 0x5a)
 	id, got, err := echoBidiOnce(ctx, sess, data)
 	ok := err == nil && bytes.Equal(got, data)
 	lg.Event("bidi_echo", "stream", id, "ok", ok, "bytes", len(got))
@@ -222,7 +232,14 @@ func scenarioEcho(ctx context.Context, c *clientConn, o clientOptions, lg *jsonL
 		fails = append(fails, "no datagram echoed")
 	}
 
-	closeSession(sess, 7, "client done", lg)
+	code, reason := uint32(7), "client done"
+	if o.Code >= 0 {
+		code = uint32(o.Code)
+	}
+	if o.Reason != nil {
+		reason = *o.Reason
+	}
+	closeSession(sess, code, reason, lg)
 	if len(fails) > 0 {
 		return errors.New(joinFails(fails))
 	}
@@ -382,6 +399,26 @@ func scenarioReset(ctx context.Context, c *clientConn, o clientOptions, lg *json
 		return fmt.Errorf("want RESET_STREAM %d and STOP_SENDING %d, got %d and %d",
 			expectResetCode, expectStopCode, rc, stopCode)
 	}
+	if o.ResetBack == nil {
+		return nil
+	}
+	// And the other way: our codes on a stream of our own.
+	str2, err := sess.OpenStreamSync(ctx)
+	if err != nil {
+		return fmt.Errorf("open second bidi: %w", err)
+	}
+	id2 := int64(str2.StreamID())
+	// webtransport-go v0.13.0 writes a stream's header lazily: a stream
+	// reset before any write never reaches the peer, so write first.
+	if _, err := str2.Write([]byte("y")); err != nil {
+		return fmt.Errorf("write second bidi: %w", err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	str2.CancelWrite(webtransport.StreamErrorCode(o.ResetBack[0]))
+	str2.CancelRead(webtransport.StreamErrorCode(o.ResetBack[1]))
+	lg.Event("reset_sent", "stream", id2, "reset_code", o.ResetBack[0], "stop_sending_code", o.ResetBack[1])
+	// Let both frames arrive before the session's close does.
+	time.Sleep(200 * time.Millisecond)
 	return nil
 }
 
@@ -472,8 +509,12 @@ func scenarioMulti(ctx context.Context, c *clientConn, o clientOptions, lg *json
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i, sess := range sessions {
+		size := 16 * 1024
+		if o.Size > 0 {
+			size = o.Size
+		}
 		wg.Go(func() {
-			data := pattern(16*1024, byte(i+1))
+			data := pattern(size, byte(i+1))
 			id, got, err := echoBidiOnce(ctx, sess, data)
 			ok := err == nil && bytes.Equal(got, data)
 			lg.Event("bidi_echo", "session", i, "stream", id, "ok", ok, "bytes", len(got))

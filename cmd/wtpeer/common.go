@@ -119,17 +119,22 @@ func quicConfig() *quic.Config {
 
 // wtConfig turns WebTransport flow control on (the default) or off (-nofc).
 // Without it on both sides webtransport-go allows one session per QUIC
-// connection.
-func wtConfig(noFC bool) *webtransport.Config {
+// connection. maxData is the session's receive window (-max-data; 0: 16 MiB).
+func wtConfig(noFC bool, maxData int64) *webtransport.Config {
 	if noFC {
 		return nil
+	}
+	if maxData <= 0 {
+		maxData = defaultMaxData
 	}
 	return &webtransport.Config{
 		MaxIncomingStreams:    256,
 		MaxIncomingUniStreams: 256,
-		MaxIncomingData:       16 << 20,
+		MaxIncomingData:       maxData,
 	}
 }
+
+const defaultMaxData = 16 << 20
 
 // ---------------------------------------------------------------------------
 // Certificates.
@@ -196,13 +201,13 @@ type clientConn struct {
 	stop  func() bool
 }
 
-func dialClientConn(ctx context.Context, host string, noFC bool) (*clientConn, error) {
-	return dialClientConnConfig(ctx, host, noFC, quicConfig())
+func dialClientConn(ctx context.Context, host string, noFC bool, maxData int64) (*clientConn, error) {
+	return dialClientConnConfig(ctx, host, noFC, maxData, quicConfig())
 }
 
 // dialClientConnConfig is dialClientConn with a QUIC configuration of the
 // caller's (a misbehaving baton client traces frames and may shrink windows).
-func dialClientConnConfig(ctx context.Context, host string, noFC bool, qc *quic.Config) (*clientConn, error) {
+func dialClientConnConfig(ctx context.Context, host string, noFC bool, maxData int64, qc *quic.Config) (*clientConn, error) {
 	tlsConf := &tls.Config{
 		InsecureSkipVerify: true, // a test peer: self-signed certificates everywhere
 		NextProtos:         []string{http3.NextProtoH3},
@@ -212,7 +217,7 @@ func dialClientConnConfig(ctx context.Context, host string, noFC bool, qc *quic.
 		return nil, fmt.Errorf("QUIC dial %s: %w", host, err)
 	}
 	tr := &webtransport.Transport{
-		Config:          wtConfig(noFC),
+		Config:          wtConfig(noFC, maxData),
 		TLSClientConfig: tlsConf,
 		QUICConfig:      qc,
 	}

@@ -9,9 +9,9 @@
 //
 // Usage:
 //
-//	wtpeer server -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-timeout D]
+//	wtpeer server -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-max-data N] [-timeout D]
 //	wtpeer client -url https://127.0.0.1:PORT/path -scenario NAME [-insecure] [-timeout 10s] [-nofc]
-//	              [-code N] [-reason R] [-status S]
+//	              [-max-data N] [-code N] [-reason R] [-status S] [-size N] [-reset-back R,S]
 //	wtpeer baton-server -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-timeout D] [-misbehave MODE [-wait 10s]]
 //	wtpeer baton-client -url "https://127.0.0.1:PORT/baton?version=0&baton=N&count=K" [-timeout 10s] [-nofc] [-v] [-misbehave MODE]
 //
@@ -27,7 +27,11 @@
 // /dev/null) or until -timeout (0 = none). Server paths: /echo, /open,
 // /reset, /close, /drain, /wait, /refuse404, /refuse400 (see server.go).
 // Client scenarios: echo, accept-streams, reset, closed-by-server, close,
-// refused, multi (see client.go).
+// refused, multi (see client.go). -max-data is the WebTransport receive window
+// of each session (default 16 MiB); -size the bytes of each bidi echo (echo:
+// 100 KiB, multi: 16 KiB); -code/-reason also set echo's closing code and
+// reason (default 7, "client done"); -reset-back R,S makes reset then send
+// RESET_STREAM R and STOP_SENDING S on a second bidi stream of its own.
 //
 // Every observation is one JSON object per line on stdout ({"ev":...}); a
 // client ends with {"result":"pass"} or {"result":"fail","why":...} and exits
@@ -53,9 +57,9 @@ func main() {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, `usage:
-  wtpeer server       -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-timeout D]
+  wtpeer server       -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-max-data N] [-timeout D]
   wtpeer client       -url https://HOST:PORT/PATH -scenario NAME [-insecure] [-timeout 10s] [-nofc]
-                      [-code N] [-reason R] [-status S]
+                      [-max-data N] [-code N] [-reason R] [-status S] [-size N] [-reset-back R,S]
   wtpeer baton-server -addr 127.0.0.1:0 [-cert F -key F] [-nofc] [-timeout D] [-misbehave MODE [-wait D]]
   wtpeer baton-client -url "https://HOST:PORT/baton?version=0&baton=N&count=K" [-timeout 10s] [-nofc] [-v] [-misbehave MODE]
 misbehave modes: wrong-value trailing-bytes early-fin stop-sending reset
@@ -93,6 +97,7 @@ func runServerCmd(baton bool, args []string, lg *jsonLog, stderr io.Writer) int 
 	fs.StringVar(&o.CertFile, "cert", "", "certificate PEM (default: self-signed ECDSA P-256)")
 	fs.StringVar(&o.KeyFile, "key", "", "private key PEM")
 	fs.BoolVar(&o.NoFC, "nofc", false, "disable WebTransport flow control")
+	fs.Int64Var(&o.MaxData, "max-data", defaultMaxData, "WebTransport receive window of a session, bytes")
 	fs.DurationVar(&timeout, "timeout", 0, "exit after this long (0: run until killed or stdin closes; misbehaving: 20s)")
 	if baton {
 		fs.StringVar(&o.Misbehave, "misbehave", "", "break a rule in the first game, judge the client, exit: "+strings.Join(misbehaveModes, "|"))
@@ -191,8 +196,19 @@ func runClientCmd(args []string, lg *jsonLog, stderr io.Writer) int {
 	fs.Int64Var(&code, "code", -1, "close: code to send; closed-by-server: code expected (default 4242)")
 	fs.StringVar(&reason, "reason", "", `close: reason to send; closed-by-server: reason expected (default "server says bye")`)
 	fs.IntVar(&o.Status, "status", 404, "refused: expected HTTP status")
+	fs.IntVar(&o.Size, "size", 0, "echo, multi: bytes of each bidi echo (default 100 KiB, 16 KiB)")
+	fs.Int64Var(&o.MaxData, "max-data", defaultMaxData, "WebTransport receive window of a session, bytes")
+	resetBack := fs.String("reset-back", "", "reset: then send RESET_STREAM R and STOP_SENDING S on a stream of our own (R,S)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *resetBack != "" {
+		var r, s uint32
+		if n, err := fmt.Sscanf(*resetBack, "%d,%d", &r, &s); n != 2 || err != nil {
+			fmt.Fprintln(stderr, "wtpeer client: -reset-back wants two codes, R,S")
+			return 2
+		}
+		o.ResetBack = &[2]uint32{r, s}
 	}
 	o.Code = code
 	fs.Visit(func(f *flag.Flag) {

@@ -21,7 +21,8 @@ type serverOptions struct {
 	CertFile string
 	KeyFile  string
 	NoFC     bool
-	Baton    bool // serve the devious-baton game on every path
+	MaxData  int64 // WebTransport receive window of a session (0: 16 MiB)
+	Baton    bool  // serve the devious-baton game on every path
 	// Misbehave (baton only): break one rule in every game (misbehave.go)
 	// and judge the client's reaction; MisWait bounds each game (default
 	// 10 s). Verdicts arrive on peerServer.Verdicts.
@@ -106,7 +107,7 @@ func startServer(opts serverOptions, lg *jsonLog) (*peerServer, error) {
 			QUICConfig: quicConfigFor(opts.Misbehave, s.tracer),
 			Handler:    http.HandlerFunc(s.serveHTTP),
 		},
-		Config:      wtConfig(opts.NoFC),
+		Config:      wtConfig(opts.NoFC, opts.MaxData),
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	go func() {

@@ -336,3 +336,19 @@ func TestCommandLine(t *testing.T) {
 		t.Fatalf("bogus mode: rc %d", rc)
 	}
 }
+
+// -size, -max-data and echo's -code/-reason: 3 MiB each way through 1 MiB
+// WebTransport windows on both sides, closed with our own code and reason.
+func TestEchoSizeWindowCode(t *testing.T) {
+	srv, buf := newTestServer(t, serverOptions{MaxData: 1 << 20})
+	reason := "big echo done"
+	out, err := client(t, clientOptions{URL: srv.url("/echo"), Scenario: "echo", Size: 3 << 20,
+		MaxData: 1 << 20, Code: 4321, Reason: &reason, Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !containsEvent(out, map[string]any{"ev": "bidi_echo", "ok": true, "bytes": 3 << 20}) {
+		t.Error("client output lacks the 3 MiB echo")
+	}
+	waitEvent(t, buf, map[string]any{"ev": "session_closed", "code": 4321, "reason": reason, "remote": true})
+}
