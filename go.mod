@@ -6,7 +6,6 @@ require (
 	github.com/dunglas/httpsfv v1.1.1
 	github.com/mattn/go-pointer v0.0.1
 	github.com/quic-go/quic-go v0.64.1
-	github.com/quic-go/webtransport-go v0.13.0
 	golang.org/x/sys v0.47.0
 )
 
