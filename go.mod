@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/dunglas/httpsfv v1.1.1
 	github.com/mattn/go-pointer v0.0.1
-	github.com/quic-go/quic-go v0.64.1
+	github.com/quic-go/quic-go v0.65.0
 	golang.org/x/sys v0.47.0
 )
 

@@ -250,7 +250,10 @@ func qlogTrace(dir string, isClient bool, id quic.ConnectionID) qlogwriter.Trace
 	if err != nil {
 		return nil
 	}
-	seq := qlogwriter.NewConnectionFileSeq(f, isClient, id, []string{"urn:ietf:params:qlog:events:quic-12"})
+	// quic-go v0.65.0: the trace header lists the event schemas its packages
+	// registered (qlogwriter.RegisterEventSchema: quic-14 and http3-14)
+	// instead of taking them as an argument.
+	seq := qlogwriter.NewConnectionFileSeq(f, isClient, id)
 	go guardedQlog(seq.Run)
 	return seq
 }

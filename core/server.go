@@ -312,7 +312,13 @@ func (c *Context) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// is quic-go's documented way to leave it out.
 	w.Header()["Date"] = nil
 	w.WriteHeader(http.StatusOK)
-	str := w.(http3.HTTPStreamer).HTTPStream() // sends the 200
+	// Sends the 200. quic-go v0.65.0 reports a failure to send it (the
+	// stream is then not taken over); v0.64.1 dropped that error.
+	str, err := w.(http3.HTTPStreamer).HTTPStream()
+	if err != nil {
+		s.finishError("sending the 200 failed: " + err.Error())
+		return
+	}
 	if s.WireID() == NoID {
 		s.wireID.Store(uint64(str.StreamID()))
 		wc.addSession(s)
