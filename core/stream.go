@@ -176,8 +176,8 @@ func (s *Session) OpenStream(bidi bool, appCtx uintptr) (*Stream, error) {
 // openErr maps quic-go's open error (s.mu held); at the QUIC stream limit
 // it arranges the STREAMS_AVAILABLE event.
 func (s *Session) openErr(err error, bidi bool) error {
-	// quic-go v0.64 returns *StreamLimitReachedError (its doc says the
-	// value type): match both.
+	// quic-go (v0.64.1, v0.65.0) returns *StreamLimitReachedError (its doc
+	// says the value type): match both.
 	var lim quic.StreamLimitReachedError
 	var limp *quic.StreamLimitReachedError
 	if errors.As(err, &lim) || errors.As(err, &limp) {
@@ -434,8 +434,8 @@ func (st *Stream) StopSending(code uint32) error {
 // chunk while it writes the current one.
 //
 // FIN travels on the frame of the last byte: quic-go sets FIN on a frame only
-// if Close() was called before the frame was packed (quic-go v0.64.1,
-// SendStream.popNewStreamFrameForPacket). So a stream's last bytes are
+// if Close() was called before the frame was packed (quic-go v0.64.1 and
+// v0.65.0, SendStream.popNewStreamFrameForPacket). So a stream's last bytes are
 // written in two steps: everything but a short tail with a write that
 // returns only once quic-go has packed it (WriteWithLimit with a limiter
 // never copies a tail into its next frame), which leaves the stream with
@@ -447,8 +447,9 @@ const finTail = 1024
 
 // directMax is the largest Send that goes straight into quic-go, and
 // directWindow bounds what such sends may leave queued in quic-go's
-// next-frame buffer before the sender confirms it was packed: larger
-// TryWriteAll frames are copied again on every packet in quic-go v0.64.1.
+// next-frame buffer before the sender confirms it was packed: quic-go
+// v0.64.1 copied larger TryWriteAll frames again on every packet (v0.65.0
+// slices them; the bounds were kept, measured on v0.64.1).
 const (
 	directMax    = 1024
 	directWindow = 2 * 1452
