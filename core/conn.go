@@ -73,6 +73,9 @@ func (wc *wtConn) acceptBidi() {
 		}
 		wc.ctx.goSafe(func() {
 			id, wt, err := readStreamHeader(str, frameWebTransportStream)
+			if err != nil || !wt || id%4 != 0 {
+				str.ReleaseStreamCredit() // not a session's: credit at completion
+			}
 			switch {
 			case err != nil:
 			case !wt && wc.handleBidi != nil:
@@ -98,6 +101,9 @@ func (wc *wtConn) acceptUni() {
 		}
 		wc.ctx.goSafe(func() {
 			id, wt, err := readStreamHeader(str, uniStreamWebTransport)
+			if err != nil || !wt || id%4 != 0 {
+				str.ReleaseStreamCredit() // not a session's: credit at completion
+			}
 			switch {
 			case err != nil:
 			case !wt && wc.handleUni != nil:
@@ -208,8 +214,10 @@ func rejectStream(es earlyStream) {
 	if es.bidi != nil {
 		es.bidi.CancelRead(wtBufferedStreamRej)
 		es.bidi.CancelWrite(wtBufferedStreamRej)
+		es.bidi.ReleaseStreamCredit()
 	} else if es.uni != nil {
 		es.uni.CancelRead(wtBufferedStreamRej)
+		es.uni.ReleaseStreamCredit()
 	}
 }
 

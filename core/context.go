@@ -223,10 +223,14 @@ func (c *Context) quicConfig() *quic.Config {
 		MaxIncomingUniStreams:            c.cfg.MaxIncomingUni + 16,
 		EnableDatagrams:                  true,
 		EnableStreamResetPartialDelivery: true,
-		InitialStreamReceiveWindow:       c.cfg.StreamRecvWindow,
-		MaxStreamReceiveWindow:           max(c.cfg.StreamRecvWindow, c.cfg.MaxStreamRecvWindow),
-		InitialConnectionReceiveWindow:   c.cfg.ConnRecvWindow,
-		MaxConnectionReceiveWindow:       max(c.cfg.ConnRecvWindow, c.cfg.MaxConnRecvWindow),
+		// Credit for the peer's next stream is ours to give (credit.go):
+		// HTTP/3 streams give it back as they complete, WebTransport
+		// streams once the application has let go of them.
+		RequireStreamCreditRelease:     true,
+		InitialStreamReceiveWindow:     c.cfg.StreamRecvWindow,
+		MaxStreamReceiveWindow:         max(c.cfg.StreamRecvWindow, c.cfg.MaxStreamRecvWindow),
+		InitialConnectionReceiveWindow: c.cfg.ConnRecvWindow,
+		MaxConnectionReceiveWindow:     max(c.cfg.ConnRecvWindow, c.cfg.MaxConnRecvWindow),
 	}
 	if dir := c.cfg.QlogDir; dir != "" {
 		qc.Tracer = func(_ context.Context, isClient bool, id quic.ConnectionID) qlogwriter.Trace {

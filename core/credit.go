@@ -10,6 +10,24 @@ import (
 // streak, like msquic's STREAMS_AVAILABLE, so applications need not poll.
 // (The constant is in events.go with the others.)
 
+// creditFreed gives the peer QUIC credit for a stream of its own once the
+// application has let go of it (FREE delivered), not when quic-go has
+// completed it (Config.RequireStreamCreditRelease): so a peer has at most
+// max_incoming_streams_* streams the application still holds (their state,
+// events and buffers), however fast it opens and finishes them. quic-go
+// issues the credit once the stream has completed and been released, in
+// either order.
+func (s *Session) creditFreed(st *Stream) {
+	if st.Local {
+		return // credit for streams we opened is the peer's to give
+	}
+	if st.bidi != nil {
+		st.bidi.ReleaseStreamCredit()
+	} else if st.recv != nil {
+		st.recv.ReleaseStreamCredit()
+	}
+}
+
 // streamCredit is what a session remembers about its stream limits (s.mu).
 type streamCredit struct {
 	wantWT    [2]bool // [bidi]: OpenStream hit the peer's WT_MAX_STREAMS

@@ -216,6 +216,7 @@ func (s *Session) incoming(es earlyStream) {
 	if s.fc != nil && !s.fc.accepted(st.Bidi) {
 		s.mu.Unlock()
 		st.abort(wtFlowControlError)
+		s.creditFreed(st)
 		s.flowControlViolated("peer exceeded WT_MAX_STREAMS")
 		return
 	}
@@ -322,6 +323,9 @@ func (st *Stream) readLoop() {
 				s.ctx.putBuf(buf)
 			}
 			q.unreserve(res - cap(data))
+		}
+		if n > 0 || err != nil {
+			s.lastRecv.Store(monoNow())
 		}
 		if n > 0 {
 			s.BytesReceived.Add(uint64(n))
@@ -977,6 +981,7 @@ func (st *Stream) forget() {
 		}
 	}
 	s.mu.Unlock()
+	s.creditFreed(st)
 }
 
 // markFreed queues FREE for a stream the session's end takes down.

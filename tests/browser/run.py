@@ -278,7 +278,7 @@ def wanted_checks(args):
                  'datagrams_both_ways', 'datagram_max_size', 'upload_50mb', 'download_50mb', 'browser_close',
                  'server_close_x%d' % args.repeat, 'refused_404', 'refused_400', 'browser_reset_stop_sending',
                  'server_reset_stop_sending', 'baton', 'baton_page_ends', 'baton_protocol',
-                 'baton_protocol_datagrams', 'demo_page']
+                 'baton_protocol_datagrams', 'server_close_games', 'demo_page']
     if not args.only:
         return all_names
     only = args.only.split(',')
@@ -499,6 +499,14 @@ class Judge:
             return 'gowt_baton saw malformed datagrams: %s' % [l for l in lines if 'malformed' in l]
         return None
 
+    def server_close_games(self, r):
+        rounds = (r.get('data') or {}).get('rounds') or 0
+        done = re.compile(r'closed by us, code 0x00 "Have a nice day", \d+ turns, 3/3 lanes done')
+        n = sum(1 for l in self.baton_lines if done.search(l))
+        if n < rounds:
+            return 'gowt_baton closed %d sessions cleanly with 3/3 lanes done, the page played %d' % (n, rounds)
+        return None
+
     def baton_page_ends(self, r):
         return self.baton_closes('the peer')
 
@@ -535,6 +543,8 @@ def main():
     ap.add_argument('--only', help='comma-separated page checks to run')
     ap.add_argument('--bytes', type=int, default=BIG_DEFAULT, help='size of the big transfers')
     ap.add_argument('--repeat', type=int, default=20, help='server closes to verify')
+    ap.add_argument('--rounds', type=int, default=100,
+                    help='server-closed games of the server_close_games check')
     ap.add_argument('--netlog', help="write Chromium's net-log (every QUIC frame) to this file")
     ap.add_argument('--keep-logs', action='store_true', help='keep the log directory')
     ap.add_argument('--install', action='store_true', help='run scripts/deps.sh browser if Chromium is missing')
@@ -631,7 +641,7 @@ def main():
         httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), make_handler(state, args.verbose))
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         q = {'wt': wt_port, 'hash': wt_hash, 'http': http_port, 'bytes': str(args.bytes),
-             'repeat': str(args.repeat)}
+             'repeat': str(args.repeat), 'rounds': str(args.rounds)}
         if baton_port:
             q.update(bport=baton_port, bhash=baton_hash)
 
