@@ -1,0 +1,409 @@
+//! The per-context state the C callback fills and the async API reads.
+//!
+//! One mutex per context guards it. The callback (run by the driver task
+//! inside gowt_ctx_process_events, or by gowt_ctx_destroy) copies every event
+//! payload out before returning, as gowt.h's memory rules require, and wakes
+//! the tasks waiting on it. No entry here holds a reference to the context,
+//! so dropping the last user handle really destroys it.
+use std::collections::{HashMap, VecDeque};
+use std::ffi::{c_int, c_void, CStr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::task::Waker;
+
+use gowt_sys as sys;
+
+use crate::error::CloseInfo;
+
+/// Per stream: pause reading (gowt_stream_set_receive_enabled 0) above this
+/// many buffered bytes, resume below RECV_LOW.
+pub(crate) const RECV_HIGH: usize = 4 << 20;
+pub(crate) const RECV_LOW: usize = 1 << 20;
+/// Datagrams buffered per session before the oldest is dropped.
+pub(crate) const DGRAM_QUEUE: usize = 1024;
+
+pub(crate) static LIVE_CONTEXTS: AtomicUsize = AtomicUsize::new(0);
+pub(crate) static LIVE_SESSIONS: AtomicUsize = AtomicUsize::new(0);
+pub(crate) static LIVE_STREAMS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts live objects for the leak checks of the tests.
+pub(crate) struct Counted(&'static AtomicUsize);
+impl Counted {
+    pub(crate) fn new(c: &'static AtomicUsize) -> Counted {
+        c.fetch_add(1, Ordering::Relaxed);
+        Counted(c)
+    }
+}
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A set of wakers, all woken at once.
+#[derive(Default)]
+pub(crate) struct Wakers(Vec<Waker>);
+impl Wakers {
+    pub(crate) fn register(&mut self, w: &Waker) {
+        if !self.0.iter().any(|x| x.will_wake(w)) {
+            self.0.push(w.clone());
+        }
+    }
+    pub(crate) fn wake(&mut self) {
+        for w in self.0.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+pub(crate) fn wake_opt(w: &mut Option<Waker>) {
+    if let Some(w) = w.take() {
+        w.wake();
+    }
+}
+
+/// The copied fields of a CONNECT request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Request {
+    pub path: String,
+    pub query: String,
+    pub authority: String,
+    pub origin: String,
+    pub protocols: Vec<String>,
+    pub headers: Vec<(String, String)>,
+}
+
+pub(crate) enum Connect {
+    Pending,
+    Accepted(Option<String>),
+    Refused(u16, String),
+}
+
+pub(crate) struct Stream {
+    _c: Counted,
+    #[allow(dead_code)]
+    pub bidi: bool,
+    #[allow(dead_code)]
+    pub local: bool,
+    // Receive side.
+    pub chunks: VecDeque<Vec<u8>>,
+    pub head: usize, // bytes of chunks[0] already read
+    pub buffered: usize,
+    pub fin: bool,
+    pub reset: Option<u64>,
+    pub paused: bool,
+    pub recv_dropped: bool, // RecvStream dropped: discard what still arrives
+    pub read_w: Option<Waker>,
+    // Send side.
+    pub write_w: Option<Waker>,
+    pub stop: Option<u64>,
+    pub stopped_w: Wakers,
+    pub fin_pending: bool,
+    // Life.
+    pub freed: bool,
+    pub handles: u8, // SendStream / RecvStream alive
+    pub queued: bool, // waiting in an accept queue
+}
+
+impl Stream {
+    pub(crate) fn new(bidi: bool, local: bool) -> Stream {
+        Stream {
+            _c: Counted::new(&LIVE_STREAMS),
+            bidi,
+            local,
+            chunks: VecDeque::new(),
+            head: 0,
+            buffered: 0,
+            fin: false,
+            reset: None,
+            paused: false,
+            recv_dropped: false,
+            read_w: None,
+            write_w: None,
+            stop: None,
+            stopped_w: Wakers::default(),
+            fin_pending: false,
+            freed: false,
+            handles: 0,
+            queued: false,
+        }
+    }
+    fn wake_all(&mut self) {
+        wake_opt(&mut self.read_w);
+        wake_opt(&mut self.write_w);
+        self.stopped_w.wake();
+    }
+    pub(crate) fn removable(&self) -> bool {
+        self.freed && self.handles == 0 && !self.queued
+    }
+}
+
+pub(crate) struct Session {
+    _c: Counted,
+    #[allow(dead_code)]
+    pub server: bool,
+    pub request: Option<Request>,
+    pub connect: Connect,
+    pub connect_w: Wakers,
+    pub user: bool, // a SessionRequest / Session handle exists
+    pub queued: bool, // server: waiting in the context's accept queue
+    pub refused: bool,
+    pub incoming_bi: VecDeque<u64>,
+    pub incoming_uni: VecDeque<u64>,
+    pub accept_w: Wakers,
+    pub open_w: Wakers,
+    pub dgrams: VecDeque<Vec<u8>>,
+    pub dgram_w: Wakers,
+    pub dgram_writable_w: Wakers,
+    pub close: Option<CloseInfo>,
+    pub closed_w: Wakers,
+    pub draining: bool,
+    pub deregistered: bool,
+    pub streams: HashMap<u64, Stream>,
+}
+
+impl Session {
+    pub(crate) fn new(server: bool) -> Session {
+        Session {
+            _c: Counted::new(&LIVE_SESSIONS),
+            server,
+            request: None,
+            connect: Connect::Pending,
+            connect_w: Wakers::default(),
+            user: false,
+            queued: false,
+            refused: false,
+            incoming_bi: VecDeque::new(),
+            incoming_uni: VecDeque::new(),
+            accept_w: Wakers::default(),
+            open_w: Wakers::default(),
+            dgrams: VecDeque::new(),
+            dgram_w: Wakers::default(),
+            dgram_writable_w: Wakers::default(),
+            close: None,
+            closed_w: Wakers::default(),
+            draining: false,
+            deregistered: false,
+            streams: HashMap::new(),
+        }
+    }
+    pub(crate) fn wake_all(&mut self) {
+        self.connect_w.wake();
+        self.accept_w.wake();
+        self.open_w.wake();
+        self.dgram_w.wake();
+        self.dgram_writable_w.wake();
+        self.closed_w.wake();
+        for st in self.streams.values_mut() {
+            st.wake_all();
+        }
+    }
+    /// The stream's entry, created for a stream first heard of in an event;
+    /// a peer's new stream joins the accept queue.
+    fn stream_for_event(&mut self, sid: u64, flags: c_int) -> &mut Stream {
+        let bidi = flags & sys::GOWT_STREAM_BIDI != 0;
+        let local = flags & sys::GOWT_STREAM_LOCAL != 0;
+        let Session { streams, incoming_bi, incoming_uni, accept_w, .. } = self;
+        streams.entry(sid).or_insert_with(|| {
+            let mut st = Stream::new(bidi, local);
+            if !local {
+                st.queued = true;
+                if bidi { incoming_bi.push_back(sid) } else { incoming_uni.push_back(sid) }
+                accept_w.wake();
+            }
+            st
+        })
+    }
+    pub(crate) fn removable(&self) -> bool {
+        self.deregistered && !self.user && !self.queued
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub sessions: HashMap<u64, Session>,
+    pub incoming: VecDeque<u64>,
+    pub accept_w: Wakers,
+}
+
+/// What the callback's app_ctx points to (a separate allocation from the
+/// context handle, so gowt_ctx_destroy can deliver into it during Drop).
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock (a bug) should not wedge every
+        // later call: the state stays consistent between statements.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn cstr(p: *const std::ffi::c_char) -> String {
+    if p.is_null() {
+        String::new()
+    } else {
+        // SAFETY: the library's strings are NUL-terminated and valid during
+        // the callback.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+}
+
+fn cstr_array(p: *const *const std::ffi::c_char, n: usize) -> Vec<String> {
+    if p.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: n entries, valid during the callback.
+    (0..n).map(|i| cstr(unsafe { *p.add(i) })).collect()
+}
+
+/// The data of an event as a slice (valid during the callback only).
+unsafe fn ev_data(ev: &sys::gowt_event) -> &[u8] {
+    if ev.data.is_null() || ev.length == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(ev.data, ev.length)
+    }
+}
+
+/// The callback of every session of every context of this crate.
+pub(crate) unsafe extern "C" fn on_event(ctx: *mut sys::gowt_ctx, ev: *const sys::gowt_event, app: *mut c_void) -> c_int {
+    if ev.is_null() || app.is_null() {
+        return 0;
+    }
+    // SAFETY: app is the Shared of this context, alive until gowt_ctx_destroy
+    // returned (it is dropped after); ev is valid during the callback.
+    let shared = &*(app as *const Shared);
+    let ev = &*ev;
+    // A panic must not unwind into Go.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(shared, ctx, ev)))
+        .unwrap_or(if ev.type_ == sys::GOWT_EV_CONNECT { 500 } else { 0 })
+}
+
+unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event) -> c_int {
+    let mut guard = shared.lock();
+    let st = &mut *guard;
+    let h = ev.session;
+    let t = ev.type_;
+    if t == sys::GOWT_EV_CONNECT {
+        let mut s = Session::new(true);
+        if let Some(r) = ev.request.as_ref() {
+            let names = cstr_array(r.header_names, r.header_count);
+            let values = cstr_array(r.header_values, r.header_count);
+            s.request = Some(Request {
+                path: cstr(r.path),
+                query: cstr(r.query),
+                authority: cstr(r.authority),
+                origin: cstr(r.origin),
+                protocols: cstr_array(r.protocols, r.protocol_count),
+                headers: names.into_iter().zip(values).collect(),
+            });
+        }
+        s.queued = true;
+        st.sessions.insert(h, s);
+        st.incoming.push_back(h);
+        st.accept_w.wake();
+        return sys::GOWT_CONNECT_DEFER;
+    }
+    let sess = st.sessions.entry(h).or_insert_with(|| Session::new(false));
+    match t {
+        sys::GOWT_EV_CONNECT_ACCEPTED => {
+            let p = if ev.protocol.is_null() { None } else { Some(cstr(ev.protocol)) };
+            sess.connect = Connect::Accepted(p);
+            sess.connect_w.wake();
+        }
+        sys::GOWT_EV_CONNECT_REFUSED => {
+            let reason = String::from_utf8_lossy(ev_data(ev)).trim_end_matches('\0').to_string();
+            sess.connect = Connect::Refused(ev.code.min(u16::MAX as u64) as u16, reason);
+            sess.connect_w.wake();
+        }
+        sys::GOWT_EV_STREAM_OPENED => {
+            sess.stream_for_event(ev.stream_id, ev.flags);
+        }
+        sys::GOWT_EV_POST_DATA | sys::GOWT_EV_POST_FIN => {
+            let s = sess.stream_for_event(ev.stream_id, ev.flags);
+            let data = ev_data(ev);
+            if !data.is_empty() && !s.recv_dropped {
+                s.chunks.push_back(data.to_vec());
+                s.buffered += data.len();
+            }
+            if t == sys::GOWT_EV_POST_FIN {
+                s.fin = true;
+            }
+            wake_opt(&mut s.read_w);
+            if !s.fin && !s.paused && s.buffered > RECV_HIGH {
+                // Inside the callback: a call that never re-enters us.
+                if sys::gowt_stream_set_receive_enabled(ctx, h, ev.stream_id, 0) == 0 {
+                    s.paused = true;
+                }
+            }
+        }
+        sys::GOWT_EV_POST_DATAGRAM => {
+            if sess.dgrams.len() >= DGRAM_QUEUE {
+                sess.dgrams.pop_front();
+            }
+            sess.dgrams.push_back(ev_data(ev).to_vec());
+            sess.dgram_w.wake();
+        }
+        sys::GOWT_EV_RESET => {
+            let s = sess.stream_for_event(ev.stream_id, ev.flags);
+            s.reset = Some(ev.code);
+            wake_opt(&mut s.read_w);
+        }
+        sys::GOWT_EV_STOP_SENDING => {
+            let s = sess.stream_for_event(ev.stream_id, ev.flags);
+            s.stop = Some(ev.code);
+            s.fin_pending = false;
+            wake_opt(&mut s.write_w);
+            s.stopped_w.wake();
+        }
+        sys::GOWT_EV_STREAM_WRITABLE => {
+            if let Some(s) = sess.streams.get_mut(&ev.stream_id) {
+                wake_opt(&mut s.write_w);
+                if s.fin_pending && sys::gowt_stream_send(ctx, h, ev.stream_id, std::ptr::null(), 0, 1) != sys::GOWT_ERR_WOULD_BLOCK {
+                    s.fin_pending = false;
+                }
+            }
+        }
+        sys::GOWT_EV_DATAGRAM_WRITABLE => sess.dgram_writable_w.wake(),
+        sys::GOWT_EV_CLOSE => {
+            let reason = String::from_utf8_lossy(ev_data(ev)).trim_end_matches('\0').to_string();
+            sess.close = Some(CloseInfo {
+                code: ev.code as u32,
+                reason,
+                local: ev.flags & sys::GOWT_CLOSE_LOCAL != 0,
+                remote: ev.flags & sys::GOWT_CLOSE_REMOTE != 0,
+                error: ev.flags & sys::GOWT_CLOSE_ERROR != 0,
+            });
+            sess.wake_all();
+        }
+        sys::GOWT_EV_DRAIN => {
+            sess.draining = true;
+            sess.closed_w.wake();
+        }
+        sys::GOWT_EV_FREE => {
+            if let Some(s) = sess.streams.get_mut(&ev.stream_id) {
+                s.freed = true;
+                s.wake_all();
+                if s.removable() {
+                    sess.streams.remove(&ev.stream_id);
+                }
+            }
+            sess.open_w.wake(); // a freed stream may give back stream credit
+        }
+        sys::GOWT_EV_DEREGISTER => {
+            sess.deregistered = true;
+            for s in sess.streams.values_mut() {
+                s.freed = true;
+            }
+            sess.streams.retain(|_, s| !s.removable());
+            sess.wake_all();
+            if sess.removable() {
+                st.sessions.remove(&h);
+            }
+        }
+        _ => {} // CONNECTING, PROVIDE_* (pull mode is not used), newer types
+    }
+    0
+}

@@ -1,0 +1,294 @@
+//! gowt over loopback: echo in both roles, uni and bidi from both sides,
+//! reset and STOP_SENDING codes, datagrams, close code and reason, refusal.
+mod common;
+use common::*;
+
+use gowt::{Error, ErrorCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TEN_MB: usize = 10 * 1000 * 1000;
+
+/// Echoes every bidi stream of the session (recv -> send, then FIN).
+fn spawn_echo(s: gowt::Session) {
+    tokio::spawn(async move {
+        while let Ok((mut send, mut recv)) = s.accept_bi().await {
+            tokio::spawn(async move {
+                tokio::io::copy(&mut recv, &mut send).await.unwrap();
+                send.shutdown().await.unwrap();
+            });
+        }
+    });
+}
+
+/// Sends data on a bidi stream and reads the echo concurrently.
+async fn echo_through(send: gowt::SendStream, mut recv: gowt::RecvStream, data: Vec<u8>) -> Vec<u8> {
+    let n = data.len();
+    let w = tokio::spawn(async move {
+        let mut send = send;
+        send.write_all(&data).await.unwrap();
+        send.finish().unwrap();
+        send
+    });
+    let got = recv.read_to_end(n + 1).await.unwrap();
+    drop(w.await.unwrap());
+    got
+}
+
+#[test]
+fn echo_10mb_client_opens() {
+    run(async {
+        let (srv, cli, url) = pair("/echo");
+        let (ss, cs) = sessions(&srv, &cli, &url).await;
+        spawn_echo(ss);
+        let data = pattern(TEN_MB);
+        let (send, recv) = cs.open_bi().await.unwrap();
+        let got = echo_through(send, recv, data.clone()).await;
+        assert_eq!(got.len(), data.len());
+        assert!(got == data, "echoed bytes differ");
+        let st = cs.stats().unwrap();
+        assert_eq!(st.bytes_sent, TEN_MB as u64);
+        assert_eq!(st.bytes_received, TEN_MB as u64);
+    });
+}
+
+#[test]
+fn echo_10mb_server_opens() {
+    run(async {
+        let (srv, cli, url) = pair("/echo");
+        let (ss, cs) = sessions(&srv, &cli, &url).await;
+        spawn_echo(cs); // the client echoes
+        let data = pattern(TEN_MB);
+        let (send, recv) = ss.open_bi().await.unwrap();
+        let got = echo_through(send, recv, data.clone()).await;
+        assert!(got == data, "echoed bytes differ");
+    });
+}
+
+#[test]
+fn uni_streams_both_ways_and_bidi_from_both_sides() {
+    run(async {
+        let (srv, cli, url) = pair("/uni");
+        let (ss, cs) = sessions(&srv, &cli, &url).await;
+        // Server: answer each uni stream with a uni stream carrying it reversed.
+        let ss2 = ss.clone();
+        tokio::spawn(async move {
+            for _ in 0..3 {
+                let mut r = ss2.accept_uni().await.unwrap();
+                let mut v = r.read_to_end(1 << 20).await.unwrap();
+                v.reverse();
+                let mut w = ss2.open_uni().await.unwrap();
+                w.write_all(&v).await.unwrap();
+                w.finish().unwrap();
+            }
+        });
+        for i in 0..3 {
+            let msg = format!("uni message {i}").into_bytes();
+            let mut w = cs.open_uni().await.unwrap();
+            assert_eq!(w.id() & 0x3, 0x2, "client uni stream ID");
+            w.write_all(&msg).await.unwrap();
+            w.finish().unwrap();
+            let mut r = cs.accept_uni().await.unwrap();
+            assert_eq!(r.id() & 0x3, 0x3, "server uni stream ID");
+            let mut want = msg.clone();
+            want.reverse();
+            assert_eq!(r.read_to_end(1 << 20).await.unwrap(), want);
+        }
+        // Bidi opened by each side, answered by the other.
+        for (opener, acceptor) in [(&cs, &ss), (&ss, &cs)] {
+            let a = acceptor.clone();
+            let t = tokio::spawn(async move {
+                let (mut s, mut r) = a.accept_bi().await.unwrap();
+                let mut buf = String::new();
+                r.read_to_string(&mut buf).await.unwrap();
+                s.write_all(format!("re: {buf}").as_bytes()).await.unwrap();
+                s.finish().unwrap();
+            });
+            let (mut s, mut r) = opener.open_bi().await.unwrap();
+            s.write_all(b"ping").await.unwrap();
+            s.finish().unwrap();
+            assert_eq!(r.read_to_end(100).await.unwrap(), b"re: ping");
+            t.await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn reset_code_reaches_reader() {
+    run(async {
+        let (srv, cli, url) = pair("/reset");
+        let (ss, cs) = sessions(&srv, &cli, &url).await;
+        let mut w = cs.open_uni().await.unwrap();
+        w.write_all(b"some bytes").await.unwrap();
+        let mut r = ss.accept_uni().await.unwrap();
+        let mut buf = [0u8; 10];
+        r.read_exact(&mut buf).await.unwrap();
+        w.reset(42).unwrap();
+        let mut rest = [0u8; 16];
+        match r.read(&mut rest).await {
+            Err(Error::Reset(42)) => {}
+            other => panic!("want Reset(42), got {other:?}"),
+        }
+        // And the other way, on a bidi stream the server opened.
+        let (mut sw, _sr) = ss.open_bi().await.unwrap();
+        sw.write_all(b"x").await.unwrap();
+        let (_cw, mut cr) = cs.accept_bi().await.unwrap();
+        let mut one = [0u8; 1];
+        cr.read_exact(&mut one).await.unwrap();
+        sw.reset(0xdead).unwrap();
+        let e = cr.read(&mut one).await.unwrap_err();
+        assert_eq!(e, Error::Reset(0xdead));
+    });
+}
+
+#[test]
+fn stop_sending_code_reaches_writer() {
+    run(async {
+        let (srv, cli, url) = pair("/stop");
+        let (ss, cs) = sessions(&srv, &cli, &url).await;
+        let (mut w, _r) = cs.open_bi().await.unwrap();
+        w.write_all(b"hello").await.unwrap();
+        let (_sw, mut sr) = ss.accept_bi().await.unwrap();
+        let mut b = [0u8; 5];
+        sr.read_exact(&mut b).await.unwrap();
+        sr.stop(7).unwrap();
+        assert_eq!(w.stopped().await.unwrap(), Some(7));
+        // Writing now fails with the peer's code.
+        let chunk = vec![0u8; 64 * 1024];
+        let mut err = None;
+        for _ in 0..100 {
+            if let Err(e) = w.write(&chunk).await {
+                err = Some(e);
+                break;
+            }
+        }
+        assert_eq!(err, Some(Error::Stopped(7)));
+    });
+}
+
+#[test]
+fn datagrams_echo_and_limits() {
+    run(async {
+        let (srv, cli, url) = pair("/dg");
+        let (ss, cs) = sessions(&srv, &cli, &url).await;
+        let ss2 = ss.clone();
+        tokio::spawn(async move {
+            while let Ok(d) = ss2.read_datagram().await {
+                let mut v = b"echo:".to_vec();
+                v.extend_from_slice(&d);
+                ss2.send_datagram_wait(&v).await.unwrap();
+            }
+        });
+        let max = cs.max_datagram_size().unwrap();
+        assert!(max >= 1000, "max datagram size {max}");
+        let e = cs.send_datagram(&vec![0u8; max + 1]).unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::TooLarge));
+        // Datagrams are unreliable: resend until each echo arrives.
+        for i in 0..20u32 {
+            let msg = format!("dgram {i}").into_bytes();
+            let mut want = b"echo:".to_vec();
+            want.extend_from_slice(&msg);
+            let mut got = false;
+            for _ in 0..50 {
+                cs.send_datagram_wait(&msg).await.unwrap();
+                match tokio::time::timeout(std::time::Duration::from_millis(200), cs.read_datagram()).await {
+                    Ok(d) if d.as_ref().unwrap() == &want => {
+                        got = true;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            assert!(got, "no echo of datagram {i}");
+        }
+        assert!(cs.stats().unwrap().datagrams_received >= 20);
+        // Unpaced burst: send_datagram_wait waits for room instead of failing.
+        for _ in 0..5000 {
+            cs.send_datagram_wait(&[1u8; 100]).await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn close_code_and_reason_both_ways() {
+    run(async {
+        let (srv, cli, url) = pair("/close");
+        let (ss, cs) = sessions(&srv, &cli, &url).await;
+        ss.close(4242, "bye now").unwrap();
+        let c = cs.closed().await;
+        assert_eq!((c.code, c.reason.as_str(), c.remote), (4242, "bye now", true));
+        let s = ss.closed().await;
+        assert!(s.local && s.code == 4242, "{s:?}");
+        // Calls on a closed session report how it closed.
+        match cs.open_bi().await {
+            Err(Error::SessionClosed(info)) => assert_eq!(info.code, 4242),
+            other => panic!("want SessionClosed, got {other:?}"),
+        }
+        // Client side closing.
+        let (ss, cs) = sessions(&srv, &cli, &url).await;
+        cs.close(7, "client leaves").unwrap();
+        let s = ss.closed().await;
+        assert_eq!((s.code, s.reason.as_str()), (7, "client leaves"));
+        assert_eq!(ss.close_reason().unwrap().code, 7);
+        // Reason longer than 1024 bytes.
+        let (_ss, cs) = sessions(&srv, &cli, &url).await;
+        let e = cs.close(1, &"x".repeat(1025)).unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::TooLarge));
+    });
+}
+
+#[test]
+fn refuse_and_request_fields() {
+    run(async {
+        let (srv, cli, url) = pair("/gate");
+        let s2 = srv.clone();
+        tokio::spawn(async move {
+            let req = s2.accept().await;
+            assert_eq!((req.path(), req.query()), ("/gate", "who=me"));
+            assert!(req.headers().iter().any(|(n, v)| n == "x-test" && v == "42"), "{:?}", req.headers());
+            req.refuse(403).unwrap();
+            // Dropping an undecided request refuses it with 500.
+            drop(s2.accept().await);
+        });
+        let opts = gowt::ConnectOptions { headers: vec![("x-test".into(), "42".into())], ..Default::default() };
+        match cli.connect_with(&format!("{url}?who=me"), &opts).await {
+            Err(Error::Refused { status: 403, .. }) => {}
+            other => panic!("want Refused 403, got {other:?}"),
+        }
+        match cli.connect(&url).await {
+            Err(Error::Refused { status: 500, .. }) => {}
+            other => panic!("want Refused 500, got {other:?}"),
+        }
+        // A path nobody registered: 404.
+        match cli.connect(&url.replace("/gate", "/nothing")).await {
+            Err(Error::Refused { status: 404, .. }) => {}
+            other => panic!("want Refused 404, got {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn sub_protocol_negotiation() {
+    run(async {
+        let srv = gowt::Context::new().unwrap();
+        let port = srv.listen("127.0.0.1", 0).unwrap();
+        srv.register_with("/p", &gowt::PathOptions { protocols: Some("b,a".into()), ..Default::default() }).unwrap();
+        let cli = gowt::Context::builder().insecure_skip_verify(true).build().unwrap();
+        let s2 = srv.clone();
+        let t = tokio::spawn(async move {
+            let req = s2.accept().await;
+            assert_eq!(req.protocols(), ["a", "b"]);
+            req.accept().unwrap()
+        });
+        let opts = gowt::ConnectOptions { protocols: vec!["a".into(), "b".into()], ..Default::default() };
+        let cs = cli.connect_with(&format!("https://127.0.0.1:{port}/p"), &opts).await.unwrap();
+        // The first offered one the path supports.
+        assert_eq!(cs.protocol().as_deref(), Some("a"));
+        let _ss = t.await.unwrap();
+        // The server's own choice.
+        let s2 = srv.clone();
+        let t = tokio::spawn(async move { s2.accept().await.accept_with_protocol("b").unwrap() });
+        let cs = cli.connect_with(&format!("https://127.0.0.1:{port}/p"), &opts).await.unwrap();
+        assert_eq!(cs.protocol().as_deref(), Some("b"));
+        assert_eq!(t.await.unwrap().protocol().as_deref(), Some("b"));
+    });
+}
