@@ -437,6 +437,36 @@ impl Context {
 
     /// [`connect`](Context::connect) with options.
     pub async fn connect_with(&self, url: &str, o: &ConnectOptions) -> Result<Session> {
+        let sref = self.start_connect(url, o)?;
+        let h = sref.h;
+        poll_fn(|cx| {
+            let mut st = self.inner.lock();
+            let Some(s) = st.sessions.get_mut(&h) else {
+                return Poll::Ready(Err(Error::StreamClosed));
+            };
+            match &s.connect {
+                Connect::Accepted(_) => Poll::Ready(Ok(())),
+                Connect::Refused(status, reason) => {
+                    Poll::Ready(Err(Error::Refused { status: *status, reason: reason.clone() }))
+                }
+                Connect::Pending => {
+                    if let Some(c) = &s.close {
+                        return Poll::Ready(Err(Error::SessionClosed(c.clone())));
+                    }
+                    if s.deregistered {
+                        return Poll::Ready(Err(Error::SessionClosed(Default::default())));
+                    }
+                    s.connect_w.register(cx.waker());
+                    Poll::Pending
+                }
+            }
+        })
+        .await?;
+        Ok(Session::from_ref(Arc::new(sref)))
+    }
+
+    /// The synchronous part of connect (no raw pointer lives across an await).
+    fn start_connect(&self, url: &str, o: &ConnectOptions) -> Result<SessionRef> {
         let u = cstring(url)?;
         let protocols = if o.protocols.is_empty() { None } else { Some(cstring(&o.protocols.join(","))?) };
         let names = o.headers.iter().map(|(n, _)| cstring(n)).collect::<Result<Vec<_>>>()?;
@@ -473,30 +503,7 @@ impl Context {
             // Dropping it (this future cancelled) abandons the session.
             SessionRef::new(self.inner.clone(), h)
         };
-        poll_fn(|cx| {
-            let mut st = self.inner.lock();
-            let Some(s) = st.sessions.get_mut(&h) else {
-                return Poll::Ready(Err(Error::StreamClosed));
-            };
-            match &s.connect {
-                Connect::Accepted(_) => Poll::Ready(Ok(())),
-                Connect::Refused(status, reason) => {
-                    Poll::Ready(Err(Error::Refused { status: *status, reason: reason.clone() }))
-                }
-                Connect::Pending => {
-                    if let Some(c) = &s.close {
-                        return Poll::Ready(Err(Error::SessionClosed(c.clone())));
-                    }
-                    if s.deregistered {
-                        return Poll::Ready(Err(Error::SessionClosed(Default::default())));
-                    }
-                    s.connect_w.register(cx.waker());
-                    Poll::Pending
-                }
-            }
-        })
-        .await?;
-        Ok(Session::from_ref(Arc::new(sref)))
+        Ok(sref)
     }
 }
 

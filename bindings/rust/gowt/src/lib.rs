@@ -76,3 +76,22 @@ fn _assert_send_sync() {
     ok::<RecvStream>();
     ok::<Error>();
 }
+
+/// The futures are Send, so they can be spawned on a multi-thread runtime.
+#[allow(dead_code)]
+fn _assert_futures_send(c: &Context, s: &Session, w: &mut SendStream, r: &mut RecvStream) {
+    fn ok<T: Send>(_: &T) {}
+    ok(&c.accept());
+    ok(&c.connect(""));
+    ok(&s.open_bi());
+    ok(&s.open_uni());
+    ok(&s.accept_bi());
+    ok(&s.accept_uni());
+    ok(&s.read_datagram());
+    ok(&s.send_datagram_wait(&[]));
+    ok(&s.closed());
+    ok(&w.write(&[]));
+    ok(&w.stopped());
+    let mut b = [0u8; 1];
+    ok(&r.read(&mut b));
+}
