@@ -249,6 +249,12 @@ impl Session {
                         return Ok(sid);
                     }
                 }
+                if rc == sys::GOWT_ERR_CLOSED || rc == sys::GOWT_ERR_NOT_FOUND {
+                    // Wait for the CLOSE the library already queued for us.
+                    let e = Error::from_rc(rc);
+                    let c = self.closed_or_gone().await;
+                    return Err(c.map_or(e, Error::SessionClosed));
+                }
                 if rc != sys::GOWT_ERR_LIMIT {
                     return Err(self.r.error(rc));
                 }
@@ -400,21 +406,26 @@ impl Session {
         self.r.with(|s| s.draining).unwrap_or(false)
     }
 
-    /// Waits until the session is closed; how and why.
-    pub async fn closed(&self) -> CloseInfo {
+    /// Waits for the session's CLOSE (Some) or its end without one (None).
+    async fn closed_or_gone(&self) -> Option<CloseInfo> {
         poll_fn(|cx| {
             self.r
                 .with(|s| match &s.close {
-                    Some(c) => Poll::Ready(c.clone()),
-                    None if s.deregistered => Poll::Ready(CloseInfo::default()),
+                    Some(c) => Poll::Ready(Some(c.clone())),
+                    None if s.deregistered => Poll::Ready(None),
                     None => {
                         s.closed_w.register(cx.waker());
                         Poll::Pending
                     }
                 })
-                .unwrap_or(Poll::Ready(CloseInfo::default()))
+                .unwrap_or(Poll::Ready(None))
         })
         .await
+    }
+
+    /// Waits until the session is closed; how and why.
+    pub async fn closed(&self) -> CloseInfo {
+        self.closed_or_gone().await.unwrap_or_default()
     }
 
     /// How the session closed, if it did (quinn's `close_reason`).

@@ -66,7 +66,7 @@ impl SendStream {
     /// The error for a send that the library refused with rc.
     fn send_error(&self, rc: std::ffi::c_int) -> Error {
         let e = self.r.error(rc);
-        if rc != sys::GOWT_ERR_CLOSED {
+        if rc != sys::GOWT_ERR_CLOSED && rc != sys::GOWT_ERR_NOT_FOUND {
             return e;
         }
         let st = self.r.with(|s| (s.streams.get(&self.sid).and_then(|x| x.stop), s.close.clone()));
@@ -102,6 +102,25 @@ impl SendStream {
             });
             rc = self.send(&buf[..n], false);
             if rc == sys::GOWT_ERR_WOULD_BLOCK {
+                return Poll::Pending;
+            }
+        }
+        if rc == sys::GOWT_ERR_CLOSED || rc == sys::GOWT_ERR_NOT_FOUND {
+            // The library knows the stream or session ended before its
+            // STOP_SENDING / CLOSE / FREE event reached us: wait for that
+            // event, so the error says why.
+            let sid = self.sid;
+            let ended = self.r.with(|s| {
+                let known = s.close.is_some() || s.deregistered;
+                match s.streams.get_mut(&sid) {
+                    Some(st) if !known && st.stop.is_none() && !st.freed => {
+                        st.write_w = Some(cx.waker().clone());
+                        false
+                    }
+                    _ => true,
+                }
+            });
+            if ended == Some(false) {
                 return Poll::Pending;
             }
         }
