@@ -82,6 +82,19 @@ async fn drive(weak: Weak<Inner>, fd: AsyncFd<OwnedFd>, stop: Arc<Notify>) {
     }
 }
 
+/// Who runs the context's callbacks (gowt.h `gowt_dispatch_mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Dispatch {
+    /// `GOWT_DISPATCH_POLL` (default): a task on the tokio runtime waits on
+    /// the context's fd (`AsyncFd`) and runs `gowt_ctx_process_events`.
+    #[default]
+    Poll,
+    /// `GOWT_DISPATCH_THREAD`: the library's own dispatch thread runs the
+    /// callbacks, which wake the tokio tasks. Fewer thread hops per event;
+    /// faster for bulk transfers (see bindings/rust/README.md).
+    Thread,
+}
+
 /// Options of [`Context::builder`]; `build()` creates the context.
 ///
 /// Every setting maps to a field of `gowt_config` (include/gowt.h); unset
@@ -110,6 +123,7 @@ pub struct ContextBuilder {
     keylog_file: Option<String>,
     connect_decision_timeout: Option<Duration>,
     recv_buffer_bytes: Option<u64>,
+    dispatch: Dispatch,
 }
 
 fn ms(d: Duration) -> u32 {
@@ -224,7 +238,13 @@ impl ContextBuilder {
         self
     }
 
-    /// Creates the context, in POLL mode, driven by a task on the current
+    /// Who runs the callbacks (default [`Dispatch::Poll`]).
+    pub fn dispatch(mut self, d: Dispatch) -> Self {
+        self.dispatch = d;
+        self
+    }
+
+    /// Creates the context, by default in POLL mode, driven by a task on the current
     /// tokio runtime (which needs IO enabled; time too for `open_*` retries).
     pub fn build(self) -> Result<Context> {
         let rt = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
@@ -241,7 +261,10 @@ impl ContextBuilder {
         ];
         let p = |i: usize| strs[i].as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
         let mut cfg = sys::gowt_config_init();
-        cfg.dispatch_mode = sys::GOWT_DISPATCH_POLL;
+        cfg.dispatch_mode = match self.dispatch {
+            Dispatch::Poll => sys::GOWT_DISPATCH_POLL,
+            Dispatch::Thread => sys::GOWT_DISPATCH_THREAD,
+        };
         cfg.cert_file = p(0);
         cfg.key_file = p(1);
         cfg.cert_pem = p(2);
@@ -279,6 +302,9 @@ impl ContextBuilder {
             stop: stop.clone(),
             _c: Counted::new(&LIVE_CONTEXTS),
         });
+        if self.dispatch == Dispatch::Thread {
+            return Ok(Context { inner });
+        }
         let mut raw: c_int = -1;
         // SAFETY: ctx is alive (inner).
         check(unsafe { sys::gowt_ctx_get_fd(ctx, &mut raw) })?;

@@ -54,7 +54,7 @@ mod session;
 mod state;
 mod stream;
 
-pub use context::{live_objects, ConnectOptions, Context, ContextBuilder, PathOptions};
+pub use context::{live_objects, ConnectOptions, Context, ContextBuilder, Dispatch, PathOptions};
 pub use error::{CloseInfo, Error, ErrorCode, Result};
 pub use session::{Session, SessionRequest, SessionStats};
 pub use stream::{RecvStream, SendStream};

@@ -1,0 +1,153 @@
+//! Throughput of the Rust layer against the C API, on gowt_bench's upload /
+//! download workload (bench/gowt_bench.c): one bidi stream on a fresh
+//! session over 127.0.0.1, 200 MB (20 MB with -short) written in 64 KB
+//! pieces, timed from the first write to the receiver seeing FIN; server and
+//! client contexts in this one process, WebTransport flow control off, idle
+//! timeout 60 s, stream limits 1000.
+//!
+//!   cargo run --release --example bench -- [-short] [-rounds N] [-c PATH_TO_gowt_bench]
+//!
+//! Each round runs the Rust upload and download, then `gowt_bench -w
+//! upload,download` (default: ../../build/bench/gowt_bench, or $GOWT_BENCH);
+//! rounds alternate so both see the same machine load. Prints one JSON line
+//! per result (gowt_bench's fields, "impl":"gowt-rust" / "gowt-c"), then the
+//! medians and the Rust/C ratio.
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use gowt::Context;
+
+const PIECE: usize = 64 * 1024;
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+fn builder(d: gowt::Dispatch) -> gowt::ContextBuilder {
+    Context::builder()
+        .dispatch(d)
+        .insecure_skip_verify(true)
+        .idle_timeout(Duration::from_secs(60))
+        .max_incoming_streams(1000, 1000)
+        .max_incoming_data(0)
+        .cert_hostnames("localhost,127.0.0.1")
+}
+
+/// One bulk transfer; upload = client sends. Returns MB/s.
+async fn bulk(d: gowt::Dispatch, upload: bool, total: u64) -> gowt::Result<f64> {
+    let srv = builder(d).build()?;
+    let port = srv.listen("127.0.0.1", 0)?;
+    srv.register("/bench")?;
+    let cli = builder(d).build()?;
+    let s2 = srv.clone();
+    let accept = tokio::spawn(async move { s2.accept().await.accept() });
+    let cs = cli.connect(&format!("https://127.0.0.1:{port}/bench")).await?;
+    let ss = accept.await.expect("accept task")?;
+    let (tx, rx) = if upload { (cs.clone(), ss.clone()) } else { (ss.clone(), cs.clone()) };
+
+    let pattern: Vec<u8> = (0..PIECE).map(|i| (i * 7 % 251) as u8).collect();
+    let (mut w, _r) = tx.open_bi().await?;
+    let t0 = Instant::now();
+    let writer = tokio::spawn(async move {
+        let mut left = total;
+        while left > 0 {
+            let k = left.min(PIECE as u64) as usize;
+            w.write_all(&pattern[..k]).await?;
+            left -= k as u64;
+        }
+        w.finish()?;
+        Ok::<_, gowt::Error>(w)
+    });
+    let (_rw, mut r) = rx.accept_bi().await?;
+    let mut buf = vec![0u8; PIECE];
+    let mut got = 0u64;
+    while let Some(n) = r.read(&mut buf).await? {
+        got += n as u64;
+    }
+    let el = t0.elapsed().as_secs_f64();
+    drop(writer.await.expect("writer task")?);
+    assert_eq!(got, total, "received bytes");
+    let _ = cs.close(0, "");
+    Ok(total as f64 / 1e6 / el)
+}
+
+fn c_bench(path: &str, short: bool) -> Option<(f64, f64)> {
+    let mut cmd = Command::new(path);
+    cmd.args(["-w", "upload,download"]);
+    if short {
+        cmd.arg("-short");
+    }
+    let out = cmd.output().map_err(|e| eprintln!("bench: {path}: {e}")).ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut up = None;
+    let mut down = None;
+    for line in text.lines() {
+        let v = line.split("\"value\":").nth(1).and_then(|s| s.trim_end_matches('}').split(',').next()?.parse::<f64>().ok());
+        if line.contains("\"workload\":\"upload\"") {
+            up = v;
+        } else if line.contains("\"workload\":\"download\"") {
+            down = v;
+        }
+    }
+    Some((up?, down?))
+}
+
+fn main() {
+    let mut short = false;
+    let mut rounds = 3;
+    let mut cpath = std::env::var("GOWT_BENCH")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../../build/bench/gowt_bench").into());
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-short" => short = true,
+            "-rounds" => rounds = args.next().and_then(|n| n.parse().ok()).expect("-rounds N"),
+            "-c" => cpath = args.next().expect("-c PATH"),
+            _ => {
+                eprintln!("usage: bench [-short] [-rounds N] [-c PATH_TO_gowt_bench]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let total: u64 = if short { 20_000_000 } else { 200_000_000 };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (mut ru, mut rd, mut cu, mut cd) = (vec![], vec![], vec![], vec![]);
+    let (mut tu, mut td) = (vec![], vec![]);
+    for round in 0..rounds {
+        let runs = [
+            (gowt::Dispatch::Poll, true, &mut ru, "upload"),
+            (gowt::Dispatch::Poll, false, &mut rd, "download"),
+            (gowt::Dispatch::Thread, true, &mut tu, "upload"),
+            (gowt::Dispatch::Thread, false, &mut td, "download"),
+        ];
+        for (d, upload, list, name) in runs {
+            match rt.block_on(bulk(d, upload, total)) {
+                Ok(v) => {
+                    let dn = if d == gowt::Dispatch::Poll { "poll" } else { "thread" };
+                    println!("{{\"impl\":\"gowt-rust\",\"workload\":\"{name}\",\"dispatch\":\"{dn}\",\"metric\":\"MB/s\",\"value\":{v:.1},\"round\":{round}}}");
+                    list.push(v);
+                }
+                Err(e) => {
+                    eprintln!("bench: rust {name}: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        if let Some((u, d)) = c_bench(&cpath, short) {
+            println!("{{\"impl\":\"gowt-c\",\"workload\":\"upload\",\"metric\":\"MB/s\",\"value\":{u:.1},\"round\":{round}}}");
+            println!("{{\"impl\":\"gowt-c\",\"workload\":\"download\",\"metric\":\"MB/s\",\"value\":{d:.1},\"round\":{round}}}");
+            cu.push(u);
+            cd.push(d);
+        }
+    }
+    let (ru, rd, tu, td) = (median(&mut ru), median(&mut rd), median(&mut tu), median(&mut td));
+    let (cu, cd) = (median(&mut cu), median(&mut cd));
+    println!("medians of {rounds} rounds, MB/s:   upload   download");
+    println!("  C API (gowt_bench)           {cu:8.1} {cd:8.1}");
+    println!("  Rust, Dispatch::Poll         {ru:8.1} {rd:8.1}   rust/C {:.2} {:.2}", ru / cu, rd / cd);
+    println!("  Rust, Dispatch::Thread       {tu:8.1} {td:8.1}   rust/C {:.2} {:.2}", tu / cu, td / cd);
+    if cu == 0.0 {
+        println!("(no C numbers: build bench/gowt_bench or pass -c)");
+    }
+}
