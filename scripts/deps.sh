@@ -23,6 +23,18 @@ if ((${#need[@]})); then
 fi
 command -v go >/dev/null || { echo "deps: Go 1.26 is required (https://go.dev/dl)"; exit 1; }
 
+# --- Rust crates (bindings/rust): their crates.io dependencies, as pinned by
+# bindings/rust/Cargo.lock, into cargo's cache. Quick when present. Cargo
+# itself (>= 1.85, e.g. ~/.cargo/bin) must exist; without it bindings/rust/
+# test.sh skips (fails under CI=true). ---
+cargo_bin=$(command -v cargo || { [[ -x "$HOME/.cargo/bin/cargo" ]] && echo "$HOME/.cargo/bin/cargo"; } || true)
+if [[ -n "$cargo_bin" ]]; then
+  "$cargo_bin" fetch --locked -q --manifest-path "$(dirname "$0")/../bindings/rust/Cargo.toml"
+elif [[ "${CI:-}" == true ]]; then
+  echo "deps: cargo (Rust >= 1.85) is required for bindings/rust"; exit 1
+fi
+# --- end Rust crates ---
+
 # Interop peers (tests/interop): aioquic >= 1.7 from PyPI, in a venv under
 # the build directory (GOWT_BUILD_DIR, default build/). Quick when present.
 venv="${GOWT_BUILD_DIR:-$(dirname "$0")/../build}/interop-venv"
