@@ -98,20 +98,32 @@ fn main() {
     let mut rounds = 3;
     let mut cpath = std::env::var("GOWT_BENCH")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../../build/bench/gowt_bench").into());
+    let mut only_w: Option<String> = None;
+    let mut only_d: Option<String> = None;
+    let mut no_c = false;
+    let mut rt_kind = "2".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "-short" => short = true,
             "-rounds" => rounds = args.next().and_then(|n| n.parse().ok()).expect("-rounds N"),
             "-c" => cpath = args.next().expect("-c PATH"),
+            "-w" => only_w = args.next(),
+            "-dispatch" => only_d = args.next(),
+            "-noc" => no_c = true,
+            "-rt" => rt_kind = args.next().expect("-rt current|N"),
             _ => {
-                eprintln!("usage: bench [-short] [-rounds N] [-c PATH_TO_gowt_bench]");
+                eprintln!("usage: bench [-short] [-rounds N] [-c PATH_TO_gowt_bench] [-w upload|download] [-dispatch poll|thread] [-noc] [-rt current|N]");
                 std::process::exit(2);
             }
         }
     }
     let total: u64 = if short { 20_000_000 } else { 200_000_000 };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // -rt current|N: a current-thread runtime or N worker threads (default 2).
+    let rt = match rt_kind.as_str() {
+        "current" => tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
+        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n.parse().expect("-rt")).enable_all().build().unwrap(),
+    };
     let (mut ru, mut rd, mut cu, mut cd) = (vec![], vec![], vec![], vec![]);
     let (mut tu, mut td) = (vec![], vec![]);
     for round in 0..rounds {
@@ -122,9 +134,12 @@ fn main() {
             (gowt::Dispatch::Thread, false, &mut td, "download"),
         ];
         for (d, upload, list, name) in runs {
+            let dn = if d == gowt::Dispatch::Poll { "poll" } else { "thread" };
+            if only_w.as_deref().is_some_and(|w| w != name) || only_d.as_deref().is_some_and(|x| x != dn) {
+                continue;
+            }
             match rt.block_on(bulk(d, upload, total)) {
                 Ok(v) => {
-                    let dn = if d == gowt::Dispatch::Poll { "poll" } else { "thread" };
                     println!("{{\"impl\":\"gowt-rust\",\"workload\":\"{name}\",\"dispatch\":\"{dn}\",\"metric\":\"MB/s\",\"value\":{v:.1},\"round\":{round}}}");
                     list.push(v);
                 }
@@ -133,6 +148,9 @@ fn main() {
                     std::process::exit(1);
                 }
             }
+        }
+        if no_c {
+            continue;
         }
         if let Some((u, d)) = c_bench(&cpath, short) {
             println!("{{\"impl\":\"gowt-c\",\"workload\":\"upload\",\"metric\":\"MB/s\",\"value\":{u:.1},\"round\":{round}}}");

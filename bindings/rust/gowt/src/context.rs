@@ -52,6 +52,26 @@ impl Drop for Inner {
     }
 }
 
+#[repr(C)]
+struct PollFd {
+    fd: c_int,
+    events: i16,
+    revents: i16,
+}
+
+extern "C" {
+    // POSIX poll(2), from the C library every Rust program on Linux links.
+    fn poll(fds: *mut PollFd, nfds: std::ffi::c_ulong, timeout: c_int) -> c_int;
+}
+
+/// Whether fd is readable now (poll(2) with timeout 0).
+fn fd_readable(fd: c_int) -> bool {
+    let mut p = PollFd { fd, events: 1 /* POLLIN */, revents: 0 };
+    // SAFETY: one valid pollfd; timeout 0 never blocks.
+    let n = unsafe { poll(&mut p, 1, 0) };
+    n != 0 // on error, ask the library once more
+}
+
 /// Delivers the context's events: waits for its fd (`gowt_ctx_get_fd`, an
 /// eventfd readable while events are pending) with tokio and runs
 /// `gowt_ctx_process_events`. Holds the context only weakly, so it ends
@@ -71,7 +91,10 @@ async fn drive(weak: Weak<Inner>, fd: AsyncFd<OwnedFd>, stop: Arc<Notify>) {
         loop {
             // SAFETY: inner keeps the context alive during the call.
             let n = unsafe { sys::gowt_ctx_process_events(inner.ctx, 0) };
-            if n <= 0 {
+            // The eventfd stays readable while events are pending, and epoll
+            // (edge-triggered in tokio) reports no new edge for it: deliver
+            // until it is clear. poll(2) asks that without a call into Go.
+            if n <= 0 || !fd_readable(fd.get_ref().as_raw_fd()) {
                 break;
             }
         }

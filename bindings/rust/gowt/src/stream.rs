@@ -258,7 +258,9 @@ impl RecvStream {
     fn poll_read_raw(&mut self, cx: &mut TaskCx<'_>, dst: *mut u8, cap: usize) -> Poll<Result<Option<usize>>> {
         let sid = self.sid;
         let mut resume = false;
-        let res = self.r.with(|s| {
+        let mut guard = self.r.inner.lock();
+        let state::State { sessions, spare, .. } = &mut *guard;
+        let res = sessions.get_mut(&self.r.h).map(|s| {
             let closed = s.close.clone();
             let Some(st) = s.streams.get_mut(&sid) else {
                 return Poll::Ready(Err(Error::StreamClosed));
@@ -272,7 +274,8 @@ impl RecvStream {
                 n += k;
                 st.head += k;
                 if st.head == front.len() {
-                    st.chunks.pop_front();
+                    let done = st.chunks.pop_front().unwrap();
+                    state::State::recycle(spare, done);
                     st.head = 0;
                 }
             }
@@ -299,6 +302,7 @@ impl RecvStream {
             st.read_w = Some(cx.waker().clone());
             Poll::Pending
         });
+        drop(guard);
         if resume {
             // SAFETY: live context.
             unsafe { sys::gowt_stream_set_receive_enabled(self.r.ctx(), self.r.h, sid, 1) };
