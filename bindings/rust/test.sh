@@ -21,6 +21,7 @@ export GOWT_LIB_DIR="$build" CARGO_TARGET_DIR="$build/cargo-target"
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 cd "$here"
 cargo --version
+if cargo fmt --version >/dev/null 2>&1; then cargo fmt --all --check; fi
 cargo test --locked
 cargo build --locked --examples
 ex="$CARGO_TARGET_DIR/debug/examples"

@@ -16,7 +16,10 @@ fn has_lib(dir: &Path) -> bool {
 }
 
 fn pkg_config() -> Option<PathBuf> {
-    let out = Command::new("pkg-config").args(["--libs-only-L", "gowt"]).output().ok()?;
+    let out = Command::new("pkg-config")
+        .args(["--libs-only-L", "gowt"])
+        .output()
+        .ok()?;
     if !out.status.success() {
         return None;
     }
@@ -30,21 +33,40 @@ fn pkg_config() -> Option<PathBuf> {
         }
     }
     // No -L: the library is on the default search path.
-    Command::new("pkg-config").args(["--exists", "gowt"]).status().ok()?.success().then(PathBuf::new)
+    Command::new("pkg-config")
+        .args(["--exists", "gowt"])
+        .status()
+        .ok()?
+        .success()
+        .then(PathBuf::new)
 }
 
 fn cmake_build(root: &Path) -> PathBuf {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("cmake-build");
-    let gen: &[&str] = if Command::new("ninja").arg("--version").output().is_ok() { &["-G", "Ninja"] } else { &[] };
+    let gen: &[&str] = if Command::new("ninja").arg("--version").output().is_ok() {
+        &["-G", "Ninja"]
+    } else {
+        &[]
+    };
     let st = Command::new("cmake")
-        .arg("-S").arg(root).arg("-B").arg(&out)
+        .arg("-S")
+        .arg(root)
+        .arg("-B")
+        .arg(&out)
         .args(gen)
-        .args(["-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DGOWT_BUILD_EXAMPLES=OFF", "-DBUILD_TESTING=OFF", "-DGOWT_CGOCHECK2=OFF"])
+        .args([
+            "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+            "-DGOWT_BUILD_EXAMPLES=OFF",
+            "-DBUILD_TESTING=OFF",
+            "-DGOWT_CGOCHECK2=OFF",
+        ])
         .status()
         .expect("gowt-sys: running cmake (set GOWT_LIB_DIR to use a built libgowt.so)");
     assert!(st.success(), "gowt-sys: cmake configure failed");
     let st = Command::new("cmake")
-        .arg("--build").arg(&out).args(["--target", "gowt", "-j2"])
+        .arg("--build")
+        .arg(&out)
+        .args(["--target", "gowt", "-j2"])
         .status()
         .expect("gowt-sys: cmake --build");
     assert!(st.success(), "gowt-sys: cmake --build failed");
@@ -60,21 +82,39 @@ fn main() {
     let dir = if let Ok(d) = env::var("GOWT_LIB_DIR") {
         let d = PathBuf::from(d);
         if !has_lib(&d) {
-            println!("cargo:warning=GOWT_LIB_DIR={} has no libgowt.so", d.display());
+            println!(
+                "cargo:warning=GOWT_LIB_DIR={} has no libgowt.so",
+                d.display()
+            );
         }
         d
     } else if let Some(d) = pkg_config() {
         d
     } else if root.join("include/gowt.h").exists() && root.join("CMakeLists.txt").exists() {
-        let b = env::var("GOWT_BUILD_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("build"));
-        if has_lib(&b) { b } else { cmake_build(&root) }
+        let b = env::var("GOWT_BUILD_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root.join("build"));
+        if has_lib(&b) {
+            b
+        } else {
+            cmake_build(&root)
+        }
     } else {
-        panic!("gowt-sys: libgowt.so not found: set GOWT_LIB_DIR or install gowt (pkg-config gowt)");
+        panic!(
+            "gowt-sys: libgowt.so not found: set GOWT_LIB_DIR or install gowt (pkg-config gowt)"
+        );
     };
-    let dir = if dir.as_os_str().is_empty() { dir } else { dir.canonicalize().unwrap_or(dir) };
+    let dir = if dir.as_os_str().is_empty() {
+        dir
+    } else {
+        dir.canonicalize().unwrap_or(dir)
+    };
     if !dir.as_os_str().is_empty() {
         println!("cargo:rustc-link-search=native={}", dir.display());
-        println!("cargo:rerun-if-changed={}", dir.join("libgowt.so").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            dir.join("libgowt.so").display()
+        );
         // An rpath for this package's own tests (not for dependents).
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
     }

@@ -10,7 +10,11 @@
 //! Sized structs (`gowt_config`, `gowt_path_options`, `gowt_connect_options`,
 //! `gowt_session_info`): the header's init macros are not callable from Rust;
 //! call the `*_init_sized` functions with `size_of`, e.g. [`gowt_config_init`].
-#![allow(non_camel_case_types, non_upper_case_globals, clippy::missing_safety_doc)]
+#![allow(
+    non_camel_case_types,
+    non_upper_case_globals,
+    clippy::missing_safety_doc
+)]
 #![no_std]
 
 use core::ffi::{c_char, c_int, c_void};
@@ -232,8 +236,9 @@ c_structs! {
 }
 
 /// Session callback (see gowt.h).
-pub type gowt_session_cb =
-    Option<unsafe extern "C" fn(ctx: *mut gowt_ctx, ev: *const gowt_event, app_ctx: *mut c_void) -> c_int>;
+pub type gowt_session_cb = Option<
+    unsafe extern "C" fn(ctx: *mut gowt_ctx, ev: *const gowt_event, app_ctx: *mut c_void) -> c_int,
+>;
 
 c_functions! {
     pub fn gowt_version() -> *const c_char;

@@ -9,7 +9,9 @@ use std::process::Command;
 fn header_path() -> PathBuf {
     std::env::var("GOWT_HEADER")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../include/gowt.h"))
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../include/gowt.h")
+        })
 }
 
 /// The header with comments removed and `#define` lines joined.
@@ -46,7 +48,9 @@ fn idents<'a>(s: &'a str, prefix: &str) -> Vec<(&'a str, &'a str)> {
     while let Some(p) = s[start..].find(prefix) {
         let p = start + p;
         let before_ok = p == 0 || !is_ident(s[..p].chars().last().unwrap());
-        let end = s[p..].find(|c: char| !is_ident(c)).map_or(s.len(), |e| p + e);
+        let end = s[p..]
+            .find(|c: char| !is_ident(c))
+            .map_or(s.len(), |e| p + e);
         if before_ok {
             v.push((&s[p..end], &s[end..]));
         }
@@ -58,7 +62,11 @@ fn idents<'a>(s: &'a str, prefix: &str) -> Vec<(&'a str, &'a str)> {
 #[test]
 fn functions_match() {
     let text = header_text();
-    let decls: String = text.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n");
+    let decls: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
     let header: BTreeSet<&str> = idents(&decls, "gowt_")
         .into_iter()
         .filter(|(_, rest)| rest.trim_start().starts_with('('))
@@ -67,7 +75,10 @@ fn functions_match() {
     let ours: BTreeSet<&str> = gowt_sys::FUNCTIONS.iter().copied().collect();
     let missing: Vec<_> = header.difference(&ours).collect();
     let extra: Vec<_> = ours.difference(&header).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "functions missing in gowt-sys: {missing:?}; not in gowt.h: {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "functions missing in gowt-sys: {missing:?}; not in gowt.h: {extra:?}"
+    );
 }
 
 #[test]
@@ -91,10 +102,16 @@ fn constants_match() {
             header.insert(name.to_string());
         }
     }
-    let ours: BTreeSet<String> = gowt_sys::CONSTANTS.iter().map(|(n, _)| n.to_string()).collect();
+    let ours: BTreeSet<String> = gowt_sys::CONSTANTS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
     let missing: Vec<_> = header.difference(&ours).collect();
     let extra: Vec<_> = ours.difference(&header).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "constants missing in gowt-sys: {missing:?}; not in gowt.h: {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "constants missing in gowt-sys: {missing:?}; not in gowt.h: {extra:?}"
+    );
 }
 
 #[test]
@@ -126,11 +143,21 @@ fn struct_fields_match() {
             .iter()
             .find(|(n, _, _)| *n == name)
             .unwrap_or_else(|| panic!("struct {name} of gowt.h is missing in gowt-sys"));
-        let ours: Vec<String> = layout.iter().map(|(f, _, _)| f.trim_end_matches('_').to_string()).collect();
-        assert_eq!(fields, ours, "fields of {name} differ between gowt.h and gowt-sys");
+        let ours: Vec<String> = layout
+            .iter()
+            .map(|(f, _, _)| f.trim_end_matches('_').to_string())
+            .collect();
+        assert_eq!(
+            fields, ours,
+            "fields of {name} differ between gowt.h and gowt-sys"
+        );
         checked += 1;
     }
-    assert_eq!(checked, gowt_sys::STRUCTS.len(), "gowt-sys declares structs gowt.h lacks");
+    assert_eq!(
+        checked,
+        gowt_sys::STRUCTS.len(),
+        "gowt-sys declares structs gowt.h lacks"
+    );
 }
 
 /// Compiles a C program that prints what the C compiler says of every
@@ -139,11 +166,16 @@ fn struct_fields_match() {
 fn layout_matches_c_compiler() {
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     if Command::new(&cc).arg("--version").output().is_err() {
-        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "no C compiler ({cc}) under CI=true");
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "no C compiler ({cc}) under CI=true"
+        );
         eprintln!("SKIP: no C compiler {cc}");
         return;
     }
-    let mut c = String::from("#include <stdio.h>\n#include <stddef.h>\n#include \"gowt.h\"\nint main(void) {\n");
+    let mut c = String::from(
+        "#include <stdio.h>\n#include <stddef.h>\n#include \"gowt.h\"\nint main(void) {\n",
+    );
     let mut want = String::new();
     for (name, v) in gowt_sys::CONSTANTS {
         c += &format!(
@@ -166,7 +198,14 @@ fn layout_matches_c_compiler() {
     let exe = dir.join("gowt_sys_layout");
     std::fs::write(&src, c).unwrap();
     let inc = header_path().parent().unwrap().to_path_buf();
-    let st = Command::new(&cc).arg("-I").arg(&inc).arg(&src).arg("-o").arg(&exe).status().unwrap();
+    let st = Command::new(&cc)
+        .arg("-I")
+        .arg(&inc)
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .unwrap();
     assert!(st.success(), "compiling {}", src.display());
     let out = Command::new(&exe).output().unwrap();
     let got = String::from_utf8(out.stdout).unwrap();
@@ -181,8 +220,15 @@ fn links_and_reports_version() {
     // SAFETY: gowt_version returns a static NUL-terminated string.
     let v = unsafe { std::ffi::CStr::from_ptr(gowt_sys::gowt_version()) };
     let n = unsafe { gowt_sys::gowt_version_number() };
-    assert_eq!(n / 100, gowt_sys::GOWT_VERSION_NUMBER / 100, "library {v:?}");
+    assert_eq!(
+        n / 100,
+        gowt_sys::GOWT_VERSION_NUMBER / 100,
+        "library {v:?}"
+    );
     let cfg = gowt_sys::gowt_config_init();
-    assert_eq!(cfg.struct_size as usize, std::mem::size_of::<gowt_sys::gowt_config>());
+    assert_eq!(
+        cfg.struct_size as usize,
+        std::mem::size_of::<gowt_sys::gowt_config>()
+    );
     assert_eq!(cfg.idle_timeout_ms, 30000);
 }

@@ -71,7 +71,9 @@ fn decode(p: &[u8]) -> Option<u8> {
     if p.len() < len + 1 {
         return None;
     }
-    let pad = p[1..len].iter().fold((first & 0x3f) as u64, |a, &b| a << 8 | b as u64);
+    let pad = p[1..len]
+        .iter()
+        .fold((first & 0x3f) as u64, |a, &b| a << 8 | b as u64);
     (p.len() as u64 - len as u64 - 1 == pad).then(|| p[p.len() - 1])
 }
 
@@ -98,7 +100,13 @@ async fn send_baton(g: &Shared, mut w: SendStream, v: u8) {
 }
 
 /// Reads one message off r and plays it (boxed: play spawns receive).
-fn receive(s: Session, g: Shared, r: RecvStream, via: Via, sent_zero: bool) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+fn receive(
+    s: Session,
+    g: Shared,
+    r: RecvStream,
+    via: Via,
+    sent_zero: bool,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
     Box::pin(receive_inner(s, g, r, via, sent_zero))
 }
 
@@ -131,7 +139,10 @@ async fn play(s: Session, g: Shared, v: u8, via: Via) {
             return;
         }
         let Game { lanes, started, .. } = &mut *gm;
-        let idx = match lanes[..*started].iter().position(|l| l.started && !l.done && l.last_sent.wrapping_add(1) == v) {
+        let idx = match lanes[..*started]
+            .iter()
+            .position(|l| l.started && !l.done && l.last_sent.wrapping_add(1) == v)
+        {
             Some(i) => i,
             None if *started < lanes.len() => {
                 let i = *started;
@@ -192,7 +203,9 @@ async fn play(s: Session, g: Shared, v: u8, via: Via) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: baton [-T SECONDS] [-P PROTOCOLS] HOST PORT \"PATH?version=0&baton=N&count=K\"");
+    eprintln!(
+        "usage: baton [-T SECONDS] [-P PROTOCOLS] HOST PORT \"PATH?version=0&baton=N&count=K\""
+    );
     std::process::exit(2)
 }
 
@@ -212,7 +225,9 @@ fn main() {
             _ => usage(),
         }
     }
-    let [host, port, path] = &args[..] else { usage() };
+    let [host, port, path] = &args[..] else {
+        usage()
+    };
     let count = path
         .split_once('?')
         .map(|(_, q)| q)
@@ -223,14 +238,29 @@ fn main() {
     if !(1..=256).contains(&count) {
         usage();
     }
-    let host_url = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+    let host_url = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.clone()
+    };
     let url = format!("https://{host_url}:{port}{path}");
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let code = rt.block_on(async move {
-        let ctx = gowt::Context::builder().insecure_skip_verify(true).build().expect("context");
+        let ctx = gowt::Context::builder()
+            .insecure_skip_verify(true)
+            .build()
+            .expect("context");
         let opts = ConnectOptions {
-            protocols: protocols.split(',').filter(|p| !p.is_empty()).map(String::from).collect(),
+            protocols: protocols
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect(),
             ..Default::default()
         };
         let s = match ctx.connect_with(&url, &opts).await {
@@ -241,7 +271,10 @@ fn main() {
                 return 1;
             }
         };
-        let g: Shared = Arc::new(Mutex::new(Game { lanes: vec![Lane::default(); count], ..Default::default() }));
+        let g: Shared = Arc::new(Mutex::new(Game {
+            lanes: vec![Lane::default(); count],
+            ..Default::default()
+        }));
         {
             let (s, g) = (s.clone(), g.clone());
             tokio::spawn(async move {
@@ -284,20 +317,32 @@ fn main() {
         println!("Final baton state: {state}");
         println!("Nb turns: {}", g.turns);
         for (i, l) in g.lanes.iter().enumerate() {
-            println!("Lane {i}, first baton: 0x{:02x}, last sent: 0x{:02x}, last received: 0x{:02x}", l.first, l.last_sent, l.last_received);
+            println!(
+                "Lane {i}, first baton: 0x{:02x}, last sent: 0x{:02x}, last received: 0x{:02x}",
+                l.first, l.last_sent, l.last_received
+            );
         }
         println!("Bytes sent: {}", g.bytes_sent);
         println!("Bytes received: {}", g.bytes_received);
         println!("Datagrams sent: {}", g.dgrams_sent);
         println!("Datagrams received: {}", g.dgrams_received);
-        println!("Sub-protocol: {}", s.protocol().unwrap_or_else(|| "none".into()));
+        println!(
+            "Sub-protocol: {}",
+            s.protocol().unwrap_or_else(|| "none".into())
+        );
         if let Some(c) = &closed {
             eprintln!("baton: {c}");
         }
         let ok = state == ST_CLOSED
             && g.turns > 0
-            && g.lanes.iter().all(|l| l.done && (l.last_sent == 0 || l.last_sent == 0xff));
-        if ok { 0 } else { 1 }
+            && g.lanes
+                .iter()
+                .all(|l| l.done && (l.last_sent == 0 || l.last_sent == 0xff));
+        if ok {
+            0
+        } else {
+            1
+        }
     });
     drop(rt);
     std::process::exit(code);

@@ -21,7 +21,11 @@ const PIECE: usize = 64 * 1024;
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+    if v.is_empty() {
+        0.0
+    } else {
+        v[v.len() / 2]
+    }
 }
 
 fn builder(d: gowt::Dispatch) -> gowt::ContextBuilder {
@@ -42,9 +46,15 @@ async fn bulk(d: gowt::Dispatch, upload: bool, total: u64) -> gowt::Result<f64> 
     let cli = builder(d).build()?;
     let s2 = srv.clone();
     let accept = tokio::spawn(async move { s2.accept().await.accept() });
-    let cs = cli.connect(&format!("https://127.0.0.1:{port}/bench")).await?;
+    let cs = cli
+        .connect(&format!("https://127.0.0.1:{port}/bench"))
+        .await?;
     let ss = accept.await.expect("accept task")?;
-    let (tx, rx) = if upload { (cs.clone(), ss.clone()) } else { (ss.clone(), cs.clone()) };
+    let (tx, rx) = if upload {
+        (cs.clone(), ss.clone())
+    } else {
+        (ss.clone(), cs.clone())
+    };
 
     let pattern: Vec<u8> = (0..PIECE).map(|i| (i * 7 % 251) as u8).collect();
     let (mut w, _r) = tx.open_bi().await?;
@@ -78,12 +88,21 @@ fn c_bench(path: &str, short: bool) -> Option<(f64, f64)> {
     if short {
         cmd.arg("-short");
     }
-    let out = cmd.output().map_err(|e| eprintln!("bench: {path}: {e}")).ok()?;
+    let out = cmd
+        .output()
+        .map_err(|e| eprintln!("bench: {path}: {e}"))
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut up = None;
     let mut down = None;
     for line in text.lines() {
-        let v = line.split("\"value\":").nth(1).and_then(|s| s.trim_end_matches('}').split(',').next()?.parse::<f64>().ok());
+        let v = line.split("\"value\":").nth(1).and_then(|s| {
+            s.trim_end_matches('}')
+                .split(',')
+                .next()?
+                .parse::<f64>()
+                .ok()
+        });
         if line.contains("\"workload\":\"upload\"") {
             up = v;
         } else if line.contains("\"workload\":\"download\"") {
@@ -96,8 +115,13 @@ fn c_bench(path: &str, short: bool) -> Option<(f64, f64)> {
 fn main() {
     let mut short = false;
     let mut rounds = 3;
-    let mut cpath = std::env::var("GOWT_BENCH")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../../build/bench/gowt_bench").into());
+    let mut cpath = std::env::var("GOWT_BENCH").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../build/bench/gowt_bench"
+        )
+        .into()
+    });
     let mut only_w: Option<String> = None;
     let mut only_d: Option<String> = None;
     let mut no_c = false;
@@ -121,8 +145,15 @@ fn main() {
     let total: u64 = if short { 20_000_000 } else { 200_000_000 };
     // -rt current|N: a current-thread runtime or N worker threads (default 2).
     let rt = match rt_kind.as_str() {
-        "current" => tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
-        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n.parse().expect("-rt")).enable_all().build().unwrap(),
+        "current" => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n.parse().expect("-rt"))
+            .enable_all()
+            .build()
+            .unwrap(),
     };
     let (mut ru, mut rd, mut cu, mut cd) = (vec![], vec![], vec![], vec![]);
     let (mut tu, mut td) = (vec![], vec![]);
@@ -134,8 +165,14 @@ fn main() {
             (gowt::Dispatch::Thread, false, &mut td, "download"),
         ];
         for (d, upload, list, name) in runs {
-            let dn = if d == gowt::Dispatch::Poll { "poll" } else { "thread" };
-            if only_w.as_deref().is_some_and(|w| w != name) || only_d.as_deref().is_some_and(|x| x != dn) {
+            let dn = if d == gowt::Dispatch::Poll {
+                "poll"
+            } else {
+                "thread"
+            };
+            if only_w.as_deref().is_some_and(|w| w != name)
+                || only_d.as_deref().is_some_and(|x| x != dn)
+            {
                 continue;
             }
             match rt.block_on(bulk(d, upload, total)) {
@@ -159,12 +196,25 @@ fn main() {
             cd.push(d);
         }
     }
-    let (ru, rd, tu, td) = (median(&mut ru), median(&mut rd), median(&mut tu), median(&mut td));
+    let (ru, rd, tu, td) = (
+        median(&mut ru),
+        median(&mut rd),
+        median(&mut tu),
+        median(&mut td),
+    );
     let (cu, cd) = (median(&mut cu), median(&mut cd));
     println!("medians of {rounds} rounds, MB/s:   upload   download");
     println!("  C API (gowt_bench)           {cu:8.1} {cd:8.1}");
-    println!("  Rust, Dispatch::Poll         {ru:8.1} {rd:8.1}   rust/C {:.2} {:.2}", ru / cu, rd / cd);
-    println!("  Rust, Dispatch::Thread       {tu:8.1} {td:8.1}   rust/C {:.2} {:.2}", tu / cu, td / cd);
+    println!(
+        "  Rust, Dispatch::Poll         {ru:8.1} {rd:8.1}   rust/C {:.2} {:.2}",
+        ru / cu,
+        rd / cd
+    );
+    println!(
+        "  Rust, Dispatch::Thread       {tu:8.1} {td:8.1}   rust/C {:.2} {:.2}",
+        tu / cu,
+        td / cd
+    );
     if cu == 0.0 {
         println!("(no C numbers: build bench/gowt_bench or pass -c)");
     }

@@ -16,7 +16,9 @@ fn main() {
     let n: usize = args.next().map_or(1_000_000, |b| b.parse().expect("BYTES"));
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let r: gowt::Result<()> = rt.block_on(async {
-        let ctx = gowt::Context::builder().insecure_skip_verify(true).build()?;
+        let ctx = gowt::Context::builder()
+            .insecure_skip_verify(true)
+            .build()?;
         let s = ctx.connect(&url).await?;
         let data: Vec<u8> = (0..n).map(|i| (i * 31 % 251) as u8).collect();
         let (mut w, mut r) = s.open_bi().await?;
@@ -27,7 +29,11 @@ fn main() {
         });
         let back = r.read_to_end(n + 1).await?;
         writer.await.expect("writer task")?;
-        assert!(back == data, "bidi echo differs ({} of {n} bytes back)", back.len());
+        assert!(
+            back == data,
+            "bidi echo differs ({} of {n} bytes back)",
+            back.len()
+        );
         println!("bidi: {n} bytes echoed");
 
         let mut u = s.open_uni().await?;
@@ -40,7 +46,8 @@ fn main() {
         let mut ok = false;
         for _ in 0..20 {
             s.send_datagram(b"dgram hello")?;
-            if let Ok(d) = tokio::time::timeout(Duration::from_millis(250), s.read_datagram()).await {
+            if let Ok(d) = tokio::time::timeout(Duration::from_millis(250), s.read_datagram()).await
+            {
                 assert_eq!(d?, b"dgram hello");
                 ok = true;
                 break;

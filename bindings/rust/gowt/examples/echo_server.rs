@@ -25,7 +25,9 @@ async fn serve(session: gowt::Session) {
         while let Ok(mut recv) = s.accept_uni().await {
             let s = s.clone();
             tokio::spawn(async move {
-                let Ok(data) = recv.read_to_end(16 << 20).await else { return };
+                let Ok(data) = recv.read_to_end(16 << 20).await else {
+                    return;
+                };
                 if let Ok(mut send) = s.open_uni().await {
                     if send.write_all(&data).await.is_ok() {
                         let _ = send.finish();
@@ -53,12 +55,21 @@ fn main() -> gowt::Result<()> {
         let ctx = gowt::Context::new()?;
         let port = ctx.listen("127.0.0.1", port)?;
         ctx.register(&path)?;
-        let hash: String = ctx.cert_hash()?.iter().map(|b| format!("{b:02x}")).collect();
+        let hash: String = ctx
+            .cert_hash()?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         println!("Certificate SHA-256: {hash}");
         println!("Listening on port {port}");
         loop {
             let req = ctx.accept().await;
-            eprintln!("session request {} {}?{}", req.authority(), req.path(), req.query());
+            eprintln!(
+                "session request {} {}?{}",
+                req.authority(),
+                req.path(),
+                req.query()
+            );
             match req.accept() {
                 Ok(session) => {
                     tokio::spawn(serve(session));

@@ -66,7 +66,11 @@ extern "C" {
 
 /// Whether fd is readable now (poll(2) with timeout 0).
 fn fd_readable(fd: c_int) -> bool {
-    let mut p = PollFd { fd, events: 1 /* POLLIN */, revents: 0 };
+    let mut p = PollFd {
+        fd,
+        events: 1, /* POLLIN */
+        revents: 0,
+    };
     // SAFETY: one valid pollfd; timeout 0 never blocks.
     let n = unsafe { poll(&mut p, 1, 0) };
     n != 0 // on error, ask the library once more
@@ -302,18 +306,42 @@ impl ContextBuilder {
             cfg.pinned_cert_hash_count = self.pinned.len();
         }
         cfg.insecure_skip_verify = self.insecure as c_int;
-        if let Some(d) = self.idle_timeout { cfg.idle_timeout_ms = ms(d) }
-        if let Some(d) = self.keep_alive { cfg.keep_alive_ms = ms(d) }
-        if let Some(d) = self.handshake_timeout { cfg.handshake_timeout_ms = ms(d) }
-        if let Some(n) = self.max_sessions { cfg.max_sessions = n }
-        if let Some(n) = self.max_streams_bidi { cfg.max_incoming_streams_bidi = n }
-        if let Some(n) = self.max_streams_uni { cfg.max_incoming_streams_uni = n }
-        if let Some(n) = self.max_incoming_data { cfg.max_incoming_data = n }
-        if let Some(n) = self.stream_send_buffer { cfg.stream_send_buffer = n }
-        if let Some(n) = self.datagram_recv_queue { cfg.datagram_recv_queue = n }
-        if let Some(n) = self.datagram_send_queue { cfg.datagram_send_queue = n }
-        if let Some(d) = self.connect_decision_timeout { cfg.connect_decision_timeout_ms = ms(d) }
-        if let Some(n) = self.recv_buffer_bytes { cfg.recv_buffer_bytes = n }
+        if let Some(d) = self.idle_timeout {
+            cfg.idle_timeout_ms = ms(d)
+        }
+        if let Some(d) = self.keep_alive {
+            cfg.keep_alive_ms = ms(d)
+        }
+        if let Some(d) = self.handshake_timeout {
+            cfg.handshake_timeout_ms = ms(d)
+        }
+        if let Some(n) = self.max_sessions {
+            cfg.max_sessions = n
+        }
+        if let Some(n) = self.max_streams_bidi {
+            cfg.max_incoming_streams_bidi = n
+        }
+        if let Some(n) = self.max_streams_uni {
+            cfg.max_incoming_streams_uni = n
+        }
+        if let Some(n) = self.max_incoming_data {
+            cfg.max_incoming_data = n
+        }
+        if let Some(n) = self.stream_send_buffer {
+            cfg.stream_send_buffer = n
+        }
+        if let Some(n) = self.datagram_recv_queue {
+            cfg.datagram_recv_queue = n
+        }
+        if let Some(n) = self.datagram_send_queue {
+            cfg.datagram_send_queue = n
+        }
+        if let Some(d) = self.connect_decision_timeout {
+            cfg.connect_decision_timeout_ms = ms(d)
+        }
+        if let Some(n) = self.recv_buffer_bytes {
+            cfg.recv_buffer_bytes = n
+        }
 
         let mut ctx = std::ptr::null_mut();
         // SAFETY: cfg and the strings it points to live across the call.
@@ -321,7 +349,9 @@ impl ContextBuilder {
         let stop = Arc::new(Notify::new());
         let inner = Arc::new(Inner {
             ctx,
-            shared: Box::new(Shared { state: Default::default() }),
+            shared: Box::new(Shared {
+                state: Default::default(),
+            }),
             stop: stop.clone(),
             _c: Counted::new(&LIVE_CONTEXTS),
         });
@@ -334,16 +364,19 @@ impl ContextBuilder {
         // Our own duplicate of the eventfd: tokio registers and finally
         // deregisters and closes it, independently of the library's close.
         // SAFETY: raw is an open fd for the life of the context.
-        let dup = unsafe { BorrowedFd::borrow_raw(raw) }.try_clone_to_owned().map_err(|e| Error::Api {
-            code: crate::ErrorCode::Internal,
-            message: format!("dup of the context fd: {e}"),
-        })?;
+        let dup = unsafe { BorrowedFd::borrow_raw(raw) }
+            .try_clone_to_owned()
+            .map_err(|e| Error::Api {
+                code: crate::ErrorCode::Internal,
+                message: format!("dup of the context fd: {e}"),
+            })?;
         let _enter = rt.enter();
         // SAFETY: dup is our own open fd, owned by the AsyncFd until it drops.
-        let afd = unsafe { AsyncFd::register_with_interest(dup, tokio::io::Interest::READABLE) }.map_err(|e| Error::Api {
-            code: crate::ErrorCode::Internal,
-            message: format!("registering fd {} with tokio: {e}", raw.as_raw_fd()),
-        })?;
+        let afd = unsafe { AsyncFd::register_with_interest(dup, tokio::io::Interest::READABLE) }
+            .map_err(|e| Error::Api {
+                code: crate::ErrorCode::Internal,
+                message: format!("registering fd {} with tokio: {e}", raw.as_raw_fd()),
+            })?;
         rt.spawn(drive(Arc::downgrade(&inner), afd, stop));
         Ok(Context { inner })
     }
@@ -362,7 +395,9 @@ pub struct Context {
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("ctx", &self.inner.ctx).finish()
+        f.debug_struct("Context")
+            .field("ctx", &self.inner.ctx)
+            .finish()
     }
 }
 
@@ -431,7 +466,13 @@ impl Context {
         opts.protocols = pr.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
         // SAFETY: the callback's app_ctx (Shared) outlives every callback.
         check(unsafe {
-            sys::gowt_server_register(self.inner.ctx, p.as_ptr(), Some(state::on_event), self.inner.app_ctx(), &opts)
+            sys::gowt_server_register(
+                self.inner.ctx,
+                p.as_ptr(),
+                Some(state::on_event),
+                self.inner.app_ctx(),
+                &opts,
+            )
         })?;
         Ok(())
     }
@@ -461,7 +502,9 @@ impl Context {
         poll_fn(|cx| {
             let mut st = self.inner.lock();
             while let Some(h) = st.incoming.pop_front() {
-                let Some(s) = st.sessions.get_mut(&h) else { continue };
+                let Some(s) = st.sessions.get_mut(&h) else {
+                    continue;
+                };
                 s.queued = false;
                 if s.deregistered {
                     st.sessions.remove(&h);
@@ -470,7 +513,10 @@ impl Context {
                 s.user = true;
                 let req = s.request.clone().unwrap_or_default();
                 drop(st);
-                return Poll::Ready(SessionRequest::new(SessionRef::new(self.inner.clone(), h), req));
+                return Poll::Ready(SessionRequest::new(
+                    SessionRef::new(self.inner.clone(), h),
+                    req,
+                ));
             }
             st.accept_w.register(cx.waker());
             Poll::Pending
@@ -495,9 +541,10 @@ impl Context {
             };
             match &s.connect {
                 Connect::Accepted(_) => Poll::Ready(Ok(())),
-                Connect::Refused(status, reason) => {
-                    Poll::Ready(Err(Error::Refused { status: *status, reason: reason.clone() }))
-                }
+                Connect::Refused(status, reason) => Poll::Ready(Err(Error::Refused {
+                    status: *status,
+                    reason: reason.clone(),
+                })),
                 Connect::Pending => {
                     if let Some(c) = &s.close {
                         return Poll::Ready(Err(Error::SessionClosed(c.clone())));
@@ -517,9 +564,21 @@ impl Context {
     /// The synchronous part of connect (no raw pointer lives across an await).
     fn start_connect(&self, url: &str, o: &ConnectOptions) -> Result<SessionRef> {
         let u = cstring(url)?;
-        let protocols = if o.protocols.is_empty() { None } else { Some(cstring(&o.protocols.join(","))?) };
-        let names = o.headers.iter().map(|(n, _)| cstring(n)).collect::<Result<Vec<_>>>()?;
-        let values = o.headers.iter().map(|(_, v)| cstring(v)).collect::<Result<Vec<_>>>()?;
+        let protocols = if o.protocols.is_empty() {
+            None
+        } else {
+            Some(cstring(&o.protocols.join(","))?)
+        };
+        let names = o
+            .headers
+            .iter()
+            .map(|(n, _)| cstring(n))
+            .collect::<Result<Vec<_>>>()?;
+        let values = o
+            .headers
+            .iter()
+            .map(|(_, v)| cstring(v))
+            .collect::<Result<Vec<_>>>()?;
         let np: Vec<_> = names.iter().map(|c| c.as_ptr()).collect();
         let vp: Vec<_> = values.iter().map(|c| c.as_ptr()).collect();
         let sni = o.sni.as_deref().map(cstring).transpose()?;
@@ -545,9 +604,19 @@ impl Context {
             let mut st = self.inner.lock();
             // SAFETY: options and strings live across the call.
             check(unsafe {
-                sys::gowt_connect(self.inner.ctx, u.as_ptr(), &opts, Some(state::on_event), self.inner.app_ctx(), &mut h)
+                sys::gowt_connect(
+                    self.inner.ctx,
+                    u.as_ptr(),
+                    &opts,
+                    Some(state::on_event),
+                    self.inner.app_ctx(),
+                    &mut h,
+                )
             })?;
-            st.sessions.entry(h).or_insert_with(|| state::Session::new(false)).user = true;
+            st.sessions
+                .entry(h)
+                .or_insert_with(|| state::Session::new(false))
+                .user = true;
             drop(st);
             // Dropping it (this future cancelled) abandons the session.
             SessionRef::new(self.inner.clone(), h)
@@ -561,5 +630,9 @@ impl Context {
 #[doc(hidden)]
 pub fn live_objects() -> (usize, usize, usize) {
     use std::sync::atomic::Ordering::Relaxed;
-    (state::LIVE_CONTEXTS.load(Relaxed), state::LIVE_SESSIONS.load(Relaxed), state::LIVE_STREAMS.load(Relaxed))
+    (
+        state::LIVE_CONTEXTS.load(Relaxed),
+        state::LIVE_SESSIONS.load(Relaxed),
+        state::LIVE_STREAMS.load(Relaxed),
+    )
 }

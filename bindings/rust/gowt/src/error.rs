@@ -111,7 +111,13 @@ pub struct CloseInfo {
 
 impl fmt::Display for CloseInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let by = if self.error { "error" } else if self.remote { "peer" } else { "local" };
+        let by = if self.error {
+            "error"
+        } else if self.remote {
+            "peer"
+        } else {
+            "local"
+        };
         write!(f, "session closed ({by}), code {}", self.code)?;
         if !self.reason.is_empty() {
             write!(f, ": {}", self.reason)?;
@@ -170,7 +176,10 @@ impl Error {
         } else {
             String::new()
         };
-        Error::Api { code: ErrorCode::from_raw(rc), message }
+        Error::Api {
+            code: ErrorCode::from_raw(rc),
+            message,
+        }
     }
 }
 
@@ -179,7 +188,9 @@ impl fmt::Display for Error {
         match self {
             Error::Api { code, message } if message.is_empty() => write!(f, "{code}"),
             Error::Api { code, message } => write!(f, "{code} ({message})"),
-            Error::Refused { status, reason } => write!(f, "session refused (HTTP {status}): {reason}"),
+            Error::Refused { status, reason } => {
+                write!(f, "session refused (HTTP {status}): {reason}")
+            }
             Error::SessionClosed(c) => c.fmt(f),
             Error::Reset(c) => write!(f, "stream reset by peer, code {c}"),
             Error::Stopped(c) => write!(f, "peer sent STOP_SENDING, code {c}"),
@@ -199,7 +210,10 @@ impl From<Error> for std::io::Error {
             Error::SessionClosed(_) => ErrorKind::ConnectionAborted,
             Error::StreamClosed => ErrorKind::BrokenPipe,
             Error::Refused { .. } => ErrorKind::ConnectionRefused,
-            Error::Api { code: ErrorCode::InvalidArg | ErrorCode::TooLarge, .. } => ErrorKind::InvalidInput,
+            Error::Api {
+                code: ErrorCode::InvalidArg | ErrorCode::TooLarge,
+                ..
+            } => ErrorKind::InvalidInput,
             _ => ErrorKind::Other,
         };
         std::io::Error::new(kind, e)

@@ -62,7 +62,9 @@ pub use stream::{RecvStream, SendStream};
 /// The loaded library's version string ("0.2.0").
 pub fn version() -> String {
     // SAFETY: static NUL-terminated string.
-    unsafe { std::ffi::CStr::from_ptr(gowt_sys::gowt_version()) }.to_string_lossy().into_owned()
+    unsafe { std::ffi::CStr::from_ptr(gowt_sys::gowt_version()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Assertions that the public types are Send + Sync (gowt.h: any thread).

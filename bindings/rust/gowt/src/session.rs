@@ -77,7 +77,10 @@ pub struct SessionRequest {
 
 impl std::fmt::Debug for SessionRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionRequest").field("path", &self.req.path).field("query", &self.req.query).finish()
+        f.debug_struct("SessionRequest")
+            .field("path", &self.req.path)
+            .field("query", &self.req.query)
+            .finish()
     }
 }
 
@@ -127,12 +130,21 @@ impl SessionRequest {
 
     fn accept_inner(mut self, protocol: Option<&str>) -> Result<Session> {
         let r = self.r.take().unwrap();
-        let p = protocol.map(CString::new).transpose().map_err(|_| Error::Api {
-            code: ErrorCode::InvalidArg,
-            message: "protocol contains a NUL byte".into(),
-        })?;
+        let p = protocol
+            .map(CString::new)
+            .transpose()
+            .map_err(|_| Error::Api {
+                code: ErrorCode::InvalidArg,
+                message: "protocol contains a NUL byte".into(),
+            })?;
         // SAFETY: live context; p lives across the call.
-        let rc = unsafe { sys::gowt_session_accept(r.ctx(), r.h, p.as_ref().map_or(std::ptr::null(), |c| c.as_ptr())) };
+        let rc = unsafe {
+            sys::gowt_session_accept(
+                r.ctx(),
+                r.h,
+                p.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+            )
+        };
         if rc < 0 {
             let e = Error::from_rc(rc);
             r.with(|s| s.refused = true);
@@ -141,6 +153,21 @@ impl SessionRequest {
         let proto = protocol.map(str::to_string);
         r.with(|s| s.connect = state::Connect::Accepted(proto));
         Ok(Session::from_ref(Arc::new(r)))
+    }
+
+    /// Refuses with 403 (wtransport's `forbidden`).
+    pub fn forbidden(self) -> Result<()> {
+        self.refuse(403)
+    }
+
+    /// Refuses with 404 (wtransport's `not_found`).
+    pub fn not_found(self) -> Result<()> {
+        self.refuse(404)
+    }
+
+    /// Refuses with 429 (wtransport's `too_many_requests`).
+    pub fn too_many_requests(self) -> Result<()> {
+        self.refuse(429)
     }
 
     /// Refuses with an HTTP status 400..=599 (the client sees it).
@@ -198,7 +225,9 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("handle", &self.r.h).finish()
+        f.debug_struct("Session")
+            .field("handle", &self.r.h)
+            .finish()
     }
 }
 
@@ -230,50 +259,59 @@ impl Session {
             .flatten()
     }
 
-    fn open(&self, bidi: bool) -> impl std::future::Future<Output = Result<u64>> + '_ {
-        async move {
-            loop {
-                let rc;
-                let mut sid = 0u64;
-                {
-                    // Held across the call so the stream's first events find
-                    // its entry.
-                    let mut st = self.r.inner.lock();
-                    // SAFETY: live context.
-                    rc = unsafe { sys::gowt_create_local_stream(self.r.ctx(), self.r.h, bidi as c_int, std::ptr::null_mut(), &mut sid) };
-                    if rc == 0 {
-                        if let Some(s) = st.sessions.get_mut(&self.r.h) {
-                            let e = s.streams.entry(sid).or_insert_with(|| state::Stream::new(bidi, true));
-                            e.handles = if bidi { 2 } else { 1 };
-                        }
-                        return Ok(sid);
+    async fn open(&self, bidi: bool) -> Result<u64> {
+        loop {
+            let rc;
+            let mut sid = 0u64;
+            {
+                // Held across the call so the stream's first events find
+                // its entry.
+                let mut st = self.r.inner.lock();
+                // SAFETY: live context.
+                rc = unsafe {
+                    sys::gowt_create_local_stream(
+                        self.r.ctx(),
+                        self.r.h,
+                        bidi as c_int,
+                        std::ptr::null_mut(),
+                        &mut sid,
+                    )
+                };
+                if rc == 0 {
+                    if let Some(s) = st.sessions.get_mut(&self.r.h) {
+                        let e = s
+                            .streams
+                            .entry(sid)
+                            .or_insert_with(|| state::Stream::new(bidi, true));
+                        e.handles = if bidi { 2 } else { 1 };
                     }
+                    return Ok(sid);
                 }
-                if rc == sys::GOWT_ERR_CLOSED || rc == sys::GOWT_ERR_NOT_FOUND {
-                    // Wait for the CLOSE the library already queued for us.
-                    let e = Error::from_rc(rc);
-                    let c = self.closed_or_gone().await;
-                    return Err(c.map_or(e, Error::SessionClosed));
-                }
-                if rc != sys::GOWT_ERR_LIMIT {
-                    return Err(self.r.error(rc));
-                }
-                // The peer's stream limit: retry when one of our streams is
-                // freed, or after a short while (gowt.h has no event for a
-                // raised limit).
-                let mut first = true;
-                let sleep = tokio::time::sleep(Duration::from_millis(20));
-                let mut sleep = std::pin::pin!(sleep);
-                poll_fn(|cx| {
-                    if !first || sleep.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(());
-                    }
-                    first = false;
-                    self.r.with(|s| s.open_w.register(cx.waker()));
-                    Poll::Pending
-                })
-                .await;
             }
+            if rc == sys::GOWT_ERR_CLOSED || rc == sys::GOWT_ERR_NOT_FOUND {
+                // Wait for the CLOSE the library already queued for us.
+                let e = Error::from_rc(rc);
+                let c = self.closed_or_gone().await;
+                return Err(c.map_or(e, Error::SessionClosed));
+            }
+            if rc != sys::GOWT_ERR_LIMIT {
+                return Err(self.r.error(rc));
+            }
+            // The peer's stream limit: retry when one of our streams is
+            // freed, or after a short while (gowt.h has no event for a
+            // raised limit).
+            let mut first = true;
+            let sleep = tokio::time::sleep(Duration::from_millis(20));
+            let mut sleep = std::pin::pin!(sleep);
+            poll_fn(|cx| {
+                if !first || sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                first = false;
+                self.r.with(|s| s.open_w.register(cx.waker()));
+                Poll::Pending
+            })
+            .await;
         }
     }
 
@@ -281,7 +319,10 @@ impl Session {
     /// reached.
     pub async fn open_bi(&self) -> Result<(SendStream, RecvStream)> {
         let sid = self.open(true).await?;
-        Ok((SendStream::new(self.r.clone(), sid), RecvStream::new(self.r.clone(), sid)))
+        Ok((
+            SendStream::new(self.r.clone(), sid),
+            RecvStream::new(self.r.clone(), sid),
+        ))
     }
 
     /// Opens a unidirectional (send) stream.
@@ -293,7 +334,11 @@ impl Session {
     fn accept_stream(&self, bidi: bool) -> impl std::future::Future<Output = Result<u64>> + '_ {
         poll_fn(move |cx| {
             let r = self.r.with(|s| {
-                let q = if bidi { &mut s.incoming_bi } else { &mut s.incoming_uni };
+                let q = if bidi {
+                    &mut s.incoming_bi
+                } else {
+                    &mut s.incoming_uni
+                };
                 if let Some(sid) = q.pop_front() {
                     if let Some(st) = s.streams.get_mut(&sid) {
                         st.queued = false;
@@ -317,7 +362,10 @@ impl Session {
     /// The next bidirectional stream the peer opened.
     pub async fn accept_bi(&self) -> Result<(SendStream, RecvStream)> {
         let sid = self.accept_stream(true).await?;
-        Ok((SendStream::new(self.r.clone(), sid), RecvStream::new(self.r.clone(), sid)))
+        Ok((
+            SendStream::new(self.r.clone(), sid),
+            RecvStream::new(self.r.clone(), sid),
+        ))
     }
 
     /// The next unidirectional stream the peer opened.
@@ -331,7 +379,9 @@ impl Session {
     /// and `ErrorCode::TooLarge` above [`max_datagram_size`](Self::max_datagram_size).
     pub fn send_datagram(&self, data: &[u8]) -> Result<()> {
         // SAFETY: live context; data is only read during the call.
-        let rc = unsafe { sys::gowt_send_datagram(self.r.ctx(), self.r.h, data.as_ptr().cast(), data.len()) };
+        let rc = unsafe {
+            sys::gowt_send_datagram(self.r.ctx(), self.r.h, data.as_ptr().cast(), data.len())
+        };
         if rc < 0 {
             return Err(self.r.error(rc));
         }
@@ -344,7 +394,10 @@ impl Session {
         let mut armed = false;
         poll_fn(|cx| loop {
             match self.send_datagram(data) {
-                Err(Error::Api { code: ErrorCode::WouldBlock, .. }) => {
+                Err(Error::Api {
+                    code: ErrorCode::WouldBlock,
+                    ..
+                }) => {
                     if armed {
                         return Poll::Pending;
                     }
@@ -390,7 +443,15 @@ impl Session {
     /// bytes): the peer's [`closed`](Self::closed) sees both.
     pub fn close(&self, code: u32, reason: &str) -> Result<()> {
         // SAFETY: live context; reason only read during the call.
-        check(unsafe { sys::gowt_session_close(self.r.ctx(), self.r.h, code, reason.as_ptr().cast(), reason.len()) })?;
+        check(unsafe {
+            sys::gowt_session_close(
+                self.r.ctx(),
+                self.r.h,
+                code,
+                reason.as_ptr().cast(),
+                reason.len(),
+            )
+        })?;
         Ok(())
     }
 

@@ -101,7 +101,7 @@ pub(crate) struct Stream {
     pub fin_pending: bool,
     // Life.
     pub freed: bool,
-    pub handles: u8, // SendStream / RecvStream alive
+    pub handles: u8,  // SendStream / RecvStream alive
     pub queued: bool, // waiting in an accept queue
 }
 
@@ -145,7 +145,7 @@ pub(crate) struct Session {
     pub request: Option<Request>,
     pub connect: Connect,
     pub connect_w: Wakers,
-    pub user: bool, // a SessionRequest / Session handle exists
+    pub user: bool,   // a SessionRequest / Session handle exists
     pub queued: bool, // server: waiting in the context's accept queue
     pub refused: bool,
     pub incoming_bi: VecDeque<u64>,
@@ -203,12 +203,22 @@ impl Session {
     fn stream_for_event(&mut self, sid: u64, flags: c_int) -> &mut Stream {
         let bidi = flags & sys::GOWT_STREAM_BIDI != 0;
         let local = flags & sys::GOWT_STREAM_LOCAL != 0;
-        let Session { streams, incoming_bi, incoming_uni, accept_w, .. } = self;
+        let Session {
+            streams,
+            incoming_bi,
+            incoming_uni,
+            accept_w,
+            ..
+        } = self;
         streams.entry(sid).or_insert_with(|| {
             let mut st = Stream::new(bidi, local);
             if !local {
                 st.queued = true;
-                if bidi { incoming_bi.push_back(sid) } else { incoming_uni.push_back(sid) }
+                if bidi {
+                    incoming_bi.push_back(sid)
+                } else {
+                    incoming_uni.push_back(sid)
+                }
                 accept_w.wake();
             }
             st
@@ -284,7 +294,11 @@ unsafe fn ev_data(ev: &sys::gowt_event) -> &[u8] {
 }
 
 /// The callback of every session of every context of this crate.
-pub(crate) unsafe extern "C" fn on_event(ctx: *mut sys::gowt_ctx, ev: *const sys::gowt_event, app: *mut c_void) -> c_int {
+pub(crate) unsafe extern "C" fn on_event(
+    ctx: *mut sys::gowt_ctx,
+    ev: *const sys::gowt_event,
+    app: *mut c_void,
+) -> c_int {
     if ev.is_null() || app.is_null() {
         return 0;
     }
@@ -293,8 +307,13 @@ pub(crate) unsafe extern "C" fn on_event(ctx: *mut sys::gowt_ctx, ev: *const sys
     let shared = &*(app as *const Shared);
     let ev = &*ev;
     // A panic must not unwind into Go.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(shared, ctx, ev)))
-        .unwrap_or(if ev.type_ == sys::GOWT_EV_CONNECT { 500 } else { 0 })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(shared, ctx, ev))).unwrap_or(
+        if ev.type_ == sys::GOWT_EV_CONNECT {
+            500
+        } else {
+            0
+        },
+    )
 }
 
 unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event) -> c_int {
@@ -322,16 +341,24 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
         st.accept_w.wake();
         return sys::GOWT_CONNECT_DEFER;
     }
-    let State { sessions, spare, .. } = st;
+    let State {
+        sessions, spare, ..
+    } = st;
     let sess = sessions.entry(h).or_insert_with(|| Session::new(false));
     match t {
         sys::GOWT_EV_CONNECT_ACCEPTED => {
-            let p = if ev.protocol.is_null() { None } else { Some(cstr(ev.protocol)) };
+            let p = if ev.protocol.is_null() {
+                None
+            } else {
+                Some(cstr(ev.protocol))
+            };
             sess.connect = Connect::Accepted(p);
             sess.connect_w.wake();
         }
         sys::GOWT_EV_CONNECT_REFUSED => {
-            let reason = String::from_utf8_lossy(ev_data(ev)).trim_end_matches('\0').to_string();
+            let reason = String::from_utf8_lossy(ev_data(ev))
+                .trim_end_matches('\0')
+                .to_string();
             sess.connect = Connect::Refused(ev.code.min(u16::MAX as u64) as u16, reason);
             sess.connect_w.wake();
         }
@@ -380,14 +407,19 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
         sys::GOWT_EV_STREAM_WRITABLE => {
             if let Some(s) = sess.streams.get_mut(&ev.stream_id) {
                 wake_opt(&mut s.write_w);
-                if s.fin_pending && sys::gowt_stream_send(ctx, h, ev.stream_id, std::ptr::null(), 0, 1) != sys::GOWT_ERR_WOULD_BLOCK {
+                if s.fin_pending
+                    && sys::gowt_stream_send(ctx, h, ev.stream_id, std::ptr::null(), 0, 1)
+                        != sys::GOWT_ERR_WOULD_BLOCK
+                {
                     s.fin_pending = false;
                 }
             }
         }
         sys::GOWT_EV_DATAGRAM_WRITABLE => sess.dgram_writable_w.wake(),
         sys::GOWT_EV_CLOSE => {
-            let reason = String::from_utf8_lossy(ev_data(ev)).trim_end_matches('\0').to_string();
+            let reason = String::from_utf8_lossy(ev_data(ev))
+                .trim_end_matches('\0')
+                .to_string();
             sess.close = Some(CloseInfo {
                 code: ev.code as u32,
                 reason,

@@ -50,7 +50,11 @@ impl std::fmt::Debug for SendStream {
 
 impl SendStream {
     pub(crate) fn new(r: Arc<SessionRef>, sid: u64) -> SendStream {
-        SendStream { r, sid, done: false }
+        SendStream {
+            r,
+            sid,
+            done: false,
+        }
     }
 
     /// The QUIC stream ID.
@@ -60,7 +64,16 @@ impl SendStream {
 
     fn send(&self, data: &[u8], fin: bool) -> std::ffi::c_int {
         // SAFETY: live context; data only read during the call.
-        unsafe { sys::gowt_stream_send(self.r.ctx(), self.r.h, self.sid, data.as_ptr().cast(), data.len(), fin as _) }
+        unsafe {
+            sys::gowt_stream_send(
+                self.r.ctx(),
+                self.r.h,
+                self.sid,
+                data.as_ptr().cast(),
+                data.len(),
+                fin as _,
+            )
+        }
     }
 
     /// The error for a send that the library refused with rc.
@@ -69,7 +82,12 @@ impl SendStream {
         if rc != sys::GOWT_ERR_CLOSED && rc != sys::GOWT_ERR_NOT_FOUND {
             return e;
         }
-        let st = self.r.with(|s| (s.streams.get(&self.sid).and_then(|x| x.stop), s.close.clone()));
+        let st = self.r.with(|s| {
+            (
+                s.streams.get(&self.sid).and_then(|x| x.stop),
+                s.close.clone(),
+            )
+        });
         match st {
             Some((Some(code), _)) => Error::Stopped(code),
             Some((None, Some(c))) => Error::SessionClosed(c),
@@ -212,7 +230,11 @@ impl Drop for SendStream {
 }
 
 impl AsyncWrite for SendStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut TaskCx<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskCx<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.get_mut().poll_write_buf(cx, buf).map_err(Into::into)
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
@@ -246,7 +268,11 @@ impl std::fmt::Debug for RecvStream {
 
 impl RecvStream {
     pub(crate) fn new(r: Arc<SessionRef>, sid: u64) -> RecvStream {
-        RecvStream { r, sid, done: false }
+        RecvStream {
+            r,
+            sid,
+            done: false,
+        }
     }
 
     /// The QUIC stream ID.
@@ -255,11 +281,18 @@ impl RecvStream {
     }
 
     /// Copies up to `cap` bytes to `dst`. Ready(Ok(None)) at the end.
-    fn poll_read_raw(&mut self, cx: &mut TaskCx<'_>, dst: *mut u8, cap: usize) -> Poll<Result<Option<usize>>> {
+    fn poll_read_raw(
+        &mut self,
+        cx: &mut TaskCx<'_>,
+        dst: *mut u8,
+        cap: usize,
+    ) -> Poll<Result<Option<usize>>> {
         let sid = self.sid;
         let mut resume = false;
         let mut guard = self.r.inner.lock();
-        let state::State { sessions, spare, .. } = &mut *guard;
+        let state::State {
+            sessions, spare, ..
+        } = &mut *guard;
         let res = sessions.get_mut(&self.r.h).map(|s| {
             let closed = s.close.clone();
             let Some(st) = s.streams.get_mut(&sid) else {
@@ -267,10 +300,14 @@ impl RecvStream {
             };
             let mut n = 0;
             while n < cap {
-                let Some(front) = st.chunks.front() else { break };
+                let Some(front) = st.chunks.front() else {
+                    break;
+                };
                 let k = (front.len() - st.head).min(cap - n);
                 // SAFETY: dst has cap writable bytes; the ranges are disjoint.
-                unsafe { std::ptr::copy_nonoverlapping(front.as_ptr().add(st.head), dst.add(n), k) };
+                unsafe {
+                    std::ptr::copy_nonoverlapping(front.as_ptr().add(st.head), dst.add(n), k)
+                };
                 n += k;
                 st.head += k;
                 if st.head == front.len() {
@@ -327,7 +364,10 @@ impl RecvStream {
         let mut buf = vec![0u8; 64 * 1024];
         while let Some(n) = self.read(&mut buf).await? {
             if out.len() + n > limit {
-                return Err(Error::Api { code: crate::ErrorCode::TooLarge, message: format!("stream longer than {limit} bytes") });
+                return Err(Error::Api {
+                    code: crate::ErrorCode::TooLarge,
+                    message: format!("stream longer than {limit} bytes"),
+                });
             }
             out.extend_from_slice(&buf[..n]);
         }
@@ -347,7 +387,9 @@ impl RecvStream {
             }
         });
         // SAFETY: live context.
-        crate::error::check(unsafe { sys::gowt_stream_stop_sending(self.r.ctx(), self.r.h, sid, code) })?;
+        crate::error::check(unsafe {
+            sys::gowt_stream_stop_sending(self.r.ctx(), self.r.h, sid, code)
+        })?;
         Ok(())
     }
 }
@@ -368,7 +410,11 @@ impl Drop for RecvStream {
 }
 
 impl AsyncRead for RecvStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut TaskCx<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskCx<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         // SAFETY: we only write initialised bytes into the unfilled part and
         // advance by exactly what was written.

@@ -3,7 +3,7 @@
 mod common;
 use common::*;
 
-use gowt::{Error, ErrorCode};
+use gowt::{Dispatch, Error, ErrorCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TEN_MB: usize = 10 * 1000 * 1000;
@@ -21,7 +21,11 @@ fn spawn_echo(s: gowt::Session) {
 }
 
 /// Sends data on a bidi stream and reads the echo concurrently.
-async fn echo_through(send: gowt::SendStream, mut recv: gowt::RecvStream, data: Vec<u8>) -> Vec<u8> {
+async fn echo_through(
+    send: gowt::SendStream,
+    mut recv: gowt::RecvStream,
+    data: Vec<u8>,
+) -> Vec<u8> {
     let n = data.len();
     let w = tokio::spawn(async move {
         let mut send = send;
@@ -34,10 +38,9 @@ async fn echo_through(send: gowt::SendStream, mut recv: gowt::RecvStream, data: 
     got
 }
 
-#[test]
-fn echo_10mb_client_opens() {
-    run(async {
-        let (srv, cli, url) = pair("/echo");
+fn echo_10mb_client_opens(d: Dispatch) {
+    run(async move {
+        let (srv, cli, url) = pair_with("/echo", d);
         let (ss, cs) = sessions(&srv, &cli, &url).await;
         spawn_echo(ss);
         let data = pattern(TEN_MB);
@@ -51,10 +54,9 @@ fn echo_10mb_client_opens() {
     });
 }
 
-#[test]
-fn echo_10mb_server_opens() {
-    run(async {
-        let (srv, cli, url) = pair("/echo");
+fn echo_10mb_server_opens(d: Dispatch) {
+    run(async move {
+        let (srv, cli, url) = pair_with("/echo", d);
         let (ss, cs) = sessions(&srv, &cli, &url).await;
         spawn_echo(cs); // the client echoes
         let data = pattern(TEN_MB);
@@ -64,10 +66,9 @@ fn echo_10mb_server_opens() {
     });
 }
 
-#[test]
-fn uni_streams_both_ways_and_bidi_from_both_sides() {
-    run(async {
-        let (srv, cli, url) = pair("/uni");
+fn uni_streams_both_ways_and_bidi_from_both_sides(d: Dispatch) {
+    run(async move {
+        let (srv, cli, url) = pair_with("/uni", d);
         let (ss, cs) = sessions(&srv, &cli, &url).await;
         // Server: answer each uni stream with a uni stream carrying it reversed.
         let ss2 = ss.clone();
@@ -112,10 +113,9 @@ fn uni_streams_both_ways_and_bidi_from_both_sides() {
     });
 }
 
-#[test]
-fn reset_code_reaches_reader() {
-    run(async {
-        let (srv, cli, url) = pair("/reset");
+fn reset_code_reaches_reader(d: Dispatch) {
+    run(async move {
+        let (srv, cli, url) = pair_with("/reset", d);
         let (ss, cs) = sessions(&srv, &cli, &url).await;
         let mut w = cs.open_uni().await.unwrap();
         w.write_all(b"some bytes").await.unwrap();
@@ -140,10 +140,9 @@ fn reset_code_reaches_reader() {
     });
 }
 
-#[test]
-fn stop_sending_code_reaches_writer() {
-    run(async {
-        let (srv, cli, url) = pair("/stop");
+fn stop_sending_code_reaches_writer(d: Dispatch) {
+    run(async move {
+        let (srv, cli, url) = pair_with("/stop", d);
         let (ss, cs) = sessions(&srv, &cli, &url).await;
         let (mut w, _r) = cs.open_bi().await.unwrap();
         w.write_all(b"hello").await.unwrap();
@@ -165,10 +164,9 @@ fn stop_sending_code_reaches_writer() {
     });
 }
 
-#[test]
-fn datagrams_echo_and_limits() {
-    run(async {
-        let (srv, cli, url) = pair("/dg");
+fn datagrams_echo_and_limits(d: Dispatch) {
+    run(async move {
+        let (srv, cli, url) = pair_with("/dg", d);
         let (ss, cs) = sessions(&srv, &cli, &url).await;
         let ss2 = ss.clone();
         tokio::spawn(async move {
@@ -190,7 +188,12 @@ fn datagrams_echo_and_limits() {
             let mut got = false;
             for _ in 0..50 {
                 cs.send_datagram_wait(&msg).await.unwrap();
-                match tokio::time::timeout(std::time::Duration::from_millis(200), cs.read_datagram()).await {
+                match tokio::time::timeout(
+                    std::time::Duration::from_millis(200),
+                    cs.read_datagram(),
+                )
+                .await
+                {
                     Ok(d) if d.as_ref().unwrap() == &want => {
                         got = true;
                         break;
@@ -208,14 +211,16 @@ fn datagrams_echo_and_limits() {
     });
 }
 
-#[test]
-fn close_code_and_reason_both_ways() {
-    run(async {
-        let (srv, cli, url) = pair("/close");
+fn close_code_and_reason_both_ways(d: Dispatch) {
+    run(async move {
+        let (srv, cli, url) = pair_with("/close", d);
         let (ss, cs) = sessions(&srv, &cli, &url).await;
         ss.close(4242, "bye now").unwrap();
         let c = cs.closed().await;
-        assert_eq!((c.code, c.reason.as_str(), c.remote), (4242, "bye now", true));
+        assert_eq!(
+            (c.code, c.reason.as_str(), c.remote),
+            (4242, "bye now", true)
+        );
         let s = ss.closed().await;
         assert!(s.local && s.code == 4242, "{s:?}");
         // Calls on a closed session report how it closed.
@@ -236,20 +241,28 @@ fn close_code_and_reason_both_ways() {
     });
 }
 
-#[test]
-fn refuse_and_request_fields() {
-    run(async {
-        let (srv, cli, url) = pair("/gate");
+fn refuse_and_request_fields(d: Dispatch) {
+    run(async move {
+        let (srv, cli, url) = pair_with("/gate", d);
         let s2 = srv.clone();
         tokio::spawn(async move {
             let req = s2.accept().await;
             assert_eq!((req.path(), req.query()), ("/gate", "who=me"));
-            assert!(req.headers().iter().any(|(n, v)| n == "x-test" && v == "42"), "{:?}", req.headers());
-            req.refuse(403).unwrap();
+            assert!(
+                req.headers()
+                    .iter()
+                    .any(|(n, v)| n == "x-test" && v == "42"),
+                "{:?}",
+                req.headers()
+            );
+            req.forbidden().unwrap();
             // Dropping an undecided request refuses it with 500.
             drop(s2.accept().await);
         });
-        let opts = gowt::ConnectOptions { headers: vec![("x-test".into(), "42".into())], ..Default::default() };
+        let opts = gowt::ConnectOptions {
+            headers: vec![("x-test".into(), "42".into())],
+            ..Default::default()
+        };
         match cli.connect_with(&format!("{url}?who=me"), &opts).await {
             Err(Error::Refused { status: 403, .. }) => {}
             other => panic!("want Refused 403, got {other:?}"),
@@ -271,24 +284,65 @@ fn sub_protocol_negotiation() {
     run(async {
         let srv = gowt::Context::new().unwrap();
         let port = srv.listen("127.0.0.1", 0).unwrap();
-        srv.register_with("/p", &gowt::PathOptions { protocols: Some("b,a".into()), ..Default::default() }).unwrap();
-        let cli = gowt::Context::builder().insecure_skip_verify(true).build().unwrap();
+        srv.register_with(
+            "/p",
+            &gowt::PathOptions {
+                protocols: Some("b,a".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let cli = gowt::Context::builder()
+            .insecure_skip_verify(true)
+            .build()
+            .unwrap();
         let s2 = srv.clone();
         let t = tokio::spawn(async move {
             let req = s2.accept().await;
             assert_eq!(req.protocols(), ["a", "b"]);
             req.accept().unwrap()
         });
-        let opts = gowt::ConnectOptions { protocols: vec!["a".into(), "b".into()], ..Default::default() };
-        let cs = cli.connect_with(&format!("https://127.0.0.1:{port}/p"), &opts).await.unwrap();
+        let opts = gowt::ConnectOptions {
+            protocols: vec!["a".into(), "b".into()],
+            ..Default::default()
+        };
+        let cs = cli
+            .connect_with(&format!("https://127.0.0.1:{port}/p"), &opts)
+            .await
+            .unwrap();
         // The first offered one the path supports.
         assert_eq!(cs.protocol().as_deref(), Some("a"));
         let _ss = t.await.unwrap();
         // The server's own choice.
         let s2 = srv.clone();
         let t = tokio::spawn(async move { s2.accept().await.accept_with_protocol("b").unwrap() });
-        let cs = cli.connect_with(&format!("https://127.0.0.1:{port}/p"), &opts).await.unwrap();
+        let cs = cli
+            .connect_with(&format!("https://127.0.0.1:{port}/p"), &opts)
+            .await
+            .unwrap();
         assert_eq!(cs.protocol().as_deref(), Some("b"));
         assert_eq!(t.await.unwrap().protocol().as_deref(), Some("b"));
     });
 }
+
+/// Every test above, in both dispatch modes.
+macro_rules! both_modes {
+    ($($name:ident),*) => {$(
+        mod $name {
+            #[test]
+            fn poll() { super::$name(super::Dispatch::Poll) }
+            #[test]
+            fn thread() { super::$name(super::Dispatch::Thread) }
+        }
+    )*};
+}
+both_modes!(
+    echo_10mb_client_opens,
+    echo_10mb_server_opens,
+    uni_streams_both_ways_and_bidi_from_both_sides,
+    reset_code_reaches_reader,
+    stop_sending_code_reaches_writer,
+    datagrams_echo_and_limits,
+    close_code_and_reason_both_ways,
+    refuse_and_request_fields
+);

@@ -6,17 +6,39 @@ use gowt::{Context, Session};
 
 /// Runs f on a 2-thread runtime, failing after 60 s.
 pub fn run<F: Future<Output = ()>>(f: F) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(async { tokio::time::timeout(Duration::from_secs(60), f).await.expect("test timed out") });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(60), f)
+            .await
+            .expect("test timed out")
+    });
 }
 
 /// A server context listening on 127.0.0.1:0 serving `path`, and a client
 /// context; returns (server, client, url).
 pub fn pair(path: &str) -> (Context, Context, String) {
-    let srv = Context::builder().max_incoming_data(0).build().unwrap();
+    pair_with(path, gowt::Dispatch::Poll)
+}
+
+/// [`pair`] with both contexts in the given dispatch mode.
+pub fn pair_with(path: &str, d: gowt::Dispatch) -> (Context, Context, String) {
+    let srv = Context::builder()
+        .dispatch(d)
+        .max_incoming_data(0)
+        .build()
+        .unwrap();
     let port = srv.listen("127.0.0.1", 0).unwrap();
     srv.register(path).unwrap();
-    let cli = Context::builder().insecure_skip_verify(true).max_incoming_data(0).build().unwrap();
+    let cli = Context::builder()
+        .dispatch(d)
+        .insecure_skip_verify(true)
+        .max_incoming_data(0)
+        .build()
+        .unwrap();
     (srv, cli, format!("https://127.0.0.1:{port}{path}"))
 }
 
@@ -30,5 +52,7 @@ pub async fn sessions(srv: &Context, cli: &Context, url: &str) -> (Session, Sess
 
 /// n bytes of a pattern that shows misordering.
 pub fn pattern(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i as u32).wrapping_mul(2654435761).rotate_right(13) as u8).collect()
+    (0..n)
+        .map(|i| (i as u32).wrapping_mul(2654435761).rotate_right(13) as u8)
+        .collect()
 }
