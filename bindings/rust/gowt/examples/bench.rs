@@ -7,8 +7,12 @@
 //!
 //!   cargo run --release --example bench -- [-short] [-rounds N] [-c PATH_TO_gowt_bench]
 //!
-//! Each round runs the Rust upload and download, then `gowt_bench -w
-//! upload,download` (default: ../../build/bench/gowt_bench, or $GOWT_BENCH);
+//! Each round runs the Rust upload and download (Dispatch::Poll and
+//! Dispatch::Thread), then `gowt_bench -w upload,download` in its default
+//! callback style (refills inside STREAM_WRITABLE, data counted inside the
+//! callback) and in `-style thread` (an application thread woken by the
+//! callbacks, the model an async layer is in) (default binary:
+//! ../../build/bench/gowt_bench, or $GOWT_BENCH);
 //! rounds alternate so both see the same machine load. Prints one JSON line
 //! per result (gowt_bench's fields, "impl":"gowt-rust" / "gowt-c"), then the
 //! medians and the Rust/C ratio.
@@ -82,9 +86,9 @@ async fn bulk(d: gowt::Dispatch, upload: bool, total: u64) -> gowt::Result<f64> 
     Ok(total as f64 / 1e6 / el)
 }
 
-fn c_bench(path: &str, short: bool) -> Option<(f64, f64)> {
+fn c_bench(path: &str, short: bool, style: &str) -> Option<(f64, f64)> {
     let mut cmd = Command::new(path);
-    cmd.args(["-w", "upload,download"]);
+    cmd.args(["-w", "upload,download", "-style", style]);
     if short {
         cmd.arg("-short");
     }
@@ -157,6 +161,7 @@ fn main() {
     };
     let (mut ru, mut rd, mut cu, mut cd) = (vec![], vec![], vec![], vec![]);
     let (mut tu, mut td) = (vec![], vec![]);
+    let (mut ctu, mut ctd) = (vec![], vec![]);
     for round in 0..rounds {
         let runs = [
             (gowt::Dispatch::Poll, true, &mut ru, "upload"),
@@ -189,11 +194,17 @@ fn main() {
         if no_c {
             continue;
         }
-        if let Some((u, d)) = c_bench(&cpath, short) {
-            println!("{{\"impl\":\"gowt-c\",\"workload\":\"upload\",\"metric\":\"MB/s\",\"value\":{u:.1},\"round\":{round}}}");
-            println!("{{\"impl\":\"gowt-c\",\"workload\":\"download\",\"metric\":\"MB/s\",\"value\":{d:.1},\"round\":{round}}}");
-            cu.push(u);
-            cd.push(d);
+        for (style, lu, ld) in [
+            ("callback", &mut cu, &mut cd),
+            ("thread", &mut ctu, &mut ctd),
+        ] {
+            if let Some((u, d)) = c_bench(&cpath, short, style) {
+                for (w, v) in [("upload", u), ("download", d)] {
+                    println!("{{\"impl\":\"gowt-c\",\"workload\":\"{w}\",\"style\":\"{style}\",\"metric\":\"MB/s\",\"value\":{v:.1},\"round\":{round}}}");
+                }
+                lu.push(u);
+                ld.push(d);
+            }
         }
     }
     let (ru, rd, tu, td) = (
@@ -203,8 +214,10 @@ fn main() {
         median(&mut td),
     );
     let (cu, cd) = (median(&mut cu), median(&mut cd));
+    let (ctu, ctd) = (median(&mut ctu), median(&mut ctd));
     println!("medians of {rounds} rounds, MB/s:   upload   download");
-    println!("  C API (gowt_bench)           {cu:8.1} {cd:8.1}");
+    println!("  C API, callback style        {cu:8.1} {cd:8.1}   (gowt_bench default)");
+    println!("  C API, thread style          {ctu:8.1} {ctd:8.1}   (gowt_bench -style thread)");
     println!(
         "  Rust, Dispatch::Poll         {ru:8.1} {rd:8.1}   rust/C {:.2} {:.2}",
         ru / cu,
