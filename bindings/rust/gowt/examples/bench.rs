@@ -6,6 +6,7 @@
 //! timeout 60 s, stream limits 1000.
 //!
 //!   cargo run --release --example bench -- [-short] [-rounds N] [-c PATH_TO_gowt_bench]
+//!       [-w upload|download] [-dispatch poll|thread] [-rt current|N] [-noc]
 //!
 //! Each round runs the Rust upload and download (Dispatch::Poll and
 //! Dispatch::Thread), then `gowt_bench -w upload,download` in its default
@@ -15,7 +16,8 @@
 //! ../../build/bench/gowt_bench, or $GOWT_BENCH);
 //! rounds alternate so both see the same machine load. Prints one JSON line
 //! per result (gowt_bench's fields, "impl":"gowt-rust" / "gowt-c"), then the
-//! medians and the Rust/C ratio.
+//! medians and the Rust/C ratio. The Rust side runs on a current-thread
+//! tokio runtime unless -rt N asks for N worker threads.
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -129,7 +131,7 @@ fn main() {
     let mut only_w: Option<String> = None;
     let mut only_d: Option<String> = None;
     let mut no_c = false;
-    let mut rt_kind = "2".to_string();
+    let mut rt_kind = "current".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -147,7 +149,9 @@ fn main() {
         }
     }
     let total: u64 = if short { 20_000_000 } else { 200_000_000 };
-    // -rt current|N: a current-thread runtime or N worker threads (default 2).
+    // -rt current|N: a current-thread runtime (default: the driver, the
+    // writer and the reader then share one thread, no wake-up crosses
+    // threads) or a multi-thread one with N workers.
     let rt = match rt_kind.as_str() {
         "current" => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -182,7 +186,7 @@ fn main() {
             }
             match rt.block_on(bulk(d, upload, total)) {
                 Ok(v) => {
-                    println!("{{\"impl\":\"gowt-rust\",\"workload\":\"{name}\",\"dispatch\":\"{dn}\",\"metric\":\"MB/s\",\"value\":{v:.1},\"round\":{round}}}");
+                    println!("{{\"impl\":\"gowt-rust\",\"workload\":\"{name}\",\"dispatch\":\"{dn}\",\"runtime\":\"{rt_kind}\",\"metric\":\"MB/s\",\"value\":{v:.1},\"round\":{round}}}");
                     list.push(v);
                 }
                 Err(e) => {
