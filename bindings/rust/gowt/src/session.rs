@@ -391,23 +391,23 @@ impl Session {
     /// Like [`send_datagram`](Self::send_datagram), waiting while the send
     /// queue is full.
     pub async fn send_datagram_wait(&self, data: &[u8]) -> Result<()> {
-        let mut armed = false;
-        poll_fn(|cx| loop {
-            match self.send_datagram(data) {
-                Err(Error::Api {
-                    code: ErrorCode::WouldBlock,
-                    ..
-                }) => {
-                    if armed {
-                        return Poll::Pending;
-                    }
-                    // Register, then try once more: DATAGRAM_WRITABLE follows
-                    // a WOULD_BLOCK that came after the registration.
-                    self.r.with(|s| s.dgram_writable_w.register(cx.waker()));
-                    armed = true;
+        poll_fn(|cx| match self.send_datagram(data) {
+            Err(Error::Api {
+                code: ErrorCode::WouldBlock,
+                ..
+            }) => {
+                // Register, then try once more: DATAGRAM_WRITABLE follows a
+                // WOULD_BLOCK that came after the registration.
+                self.r.with(|s| s.dgram_writable_w.register(cx.waker()));
+                match self.send_datagram(data) {
+                    Err(Error::Api {
+                        code: ErrorCode::WouldBlock,
+                        ..
+                    }) => Poll::Pending,
+                    r => Poll::Ready(r),
                 }
-                r => return Poll::Ready(r),
             }
+            r => Poll::Ready(r),
         })
         .await
     }
