@@ -211,6 +211,31 @@ fn main() {
             }
         }
     }
+    // Median of the per-round ratios (each Rust run next to the C runs of
+    // its round), as scripts/bench.sh does: steadier than a ratio of medians
+    // on a machine whose speed drifts.
+    let paired = |r: &[f64], c: &[f64]| {
+        let mut v: Vec<f64> = r.iter().zip(c).map(|(a, b)| a / b).collect();
+        median(&mut v)
+    };
+    if !cu.is_empty() {
+        println!("median of per-round ratios rust/C:            upload   download");
+        for (name, u, d) in [("Dispatch::Poll", &ru, &rd), ("Dispatch::Thread", &tu, &td)] {
+            if u.is_empty() || d.is_empty() {
+                continue;
+            }
+            println!(
+                "  {name:<17} vs C callback style   {:8.2} {:8.2}",
+                paired(u, &cu),
+                paired(d, &cd)
+            );
+            println!(
+                "  {name:<17} vs C thread style     {:8.2} {:8.2}",
+                paired(u, &ctu),
+                paired(d, &ctd)
+            );
+        }
+    }
     let (ru, rd, tu, td) = (
         median(&mut ru),
         median(&mut rd),
