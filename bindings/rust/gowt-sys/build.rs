@@ -66,7 +66,7 @@ fn cmake_build(root: &Path) -> PathBuf {
     let st = Command::new("cmake")
         .arg("--build")
         .arg(&out)
-        .args(["--target", "gowt", "-j2"])
+        .args(["--target", "gowt_go", "-j2"])
         .status()
         .expect("gowt-sys: cmake --build");
     assert!(st.success(), "gowt-sys: cmake --build failed");
