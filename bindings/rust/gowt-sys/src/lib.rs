@@ -67,6 +67,8 @@ pub type gowt_error = c_int;
 pub type gowt_dispatch_mode = c_int;
 pub type gowt_event_type = c_int;
 pub type gowt_session_t = u64;
+pub type gowt_client_auth = c_int;
+pub type gowt_log_level = c_int;
 
 /// Opaque context.
 #[repr(C)]
@@ -121,12 +123,24 @@ c_consts! {
     GOWT_EV_STREAM_WRITABLE: gowt_event_type = 16,
     GOWT_EV_DATAGRAM_WRITABLE: gowt_event_type = 17,
     GOWT_EV_STREAM_OPENED: gowt_event_type = 18,
+    GOWT_EV_STREAMS_AVAILABLE: gowt_event_type = 19,
 
     GOWT_CLOSE_LOCAL: c_int = 0x1,
     GOWT_CLOSE_REMOTE: c_int = 0x2,
     GOWT_CLOSE_ERROR: c_int = 0x4,
     GOWT_STREAM_BIDI: c_int = 0x10,
     GOWT_STREAM_LOCAL: c_int = 0x20,
+    GOWT_CODE_RAW: c_int = 0x40,
+
+    GOWT_CLIENT_AUTH_NONE: gowt_client_auth = 0,
+    GOWT_CLIENT_AUTH_REQUEST: gowt_client_auth = 1,
+    GOWT_CLIENT_AUTH_REQUIRE: gowt_client_auth = 2,
+
+    GOWT_LOG_OFF: gowt_log_level = 0,
+    GOWT_LOG_ERROR: gowt_log_level = 1,
+    GOWT_LOG_WARN: gowt_log_level = 2,
+    GOWT_LOG_INFO: gowt_log_level = 3,
+    GOWT_LOG_DEBUG: gowt_log_level = 4,
 
     GOWT_CONNECT_DEFER: c_int = 0x44454652,
 }
@@ -166,6 +180,13 @@ c_structs! {
         pub max_stream_recv_window: u64,
         pub conn_recv_window: u64,
         pub max_conn_recv_window: u64,
+        pub client_cert_file: *const c_char,
+        pub client_key_file: *const c_char,
+        pub client_cert_pem: *const c_char,
+        pub client_key_pem: *const c_char,
+        pub client_ca_file: *const c_char,
+        pub client_auth: c_int,
+        pub disable_resumption: c_int,
     }
 
     /// A server-side CONNECT request (library-owned, valid during the callback).
@@ -180,6 +201,9 @@ c_structs! {
         pub header_names: *const *const c_char,
         pub header_values: *const *const c_char,
         pub header_count: usize,
+        pub peer_addr: *const c_char,
+        pub local_addr: *const c_char,
+        pub peer_cert_sha256: *const u8,
     }
 
     /// One event (library-owned, valid during the callback).
@@ -197,6 +221,7 @@ c_structs! {
         pub request: *const gowt_connect_request,
         pub protocol: *const c_char,
         pub token: u64,
+        pub peer_cert_sha256: *const u8,
     }
 
     /// Options of a registered path (sized struct).
@@ -232,12 +257,41 @@ c_structs! {
         pub bytes_received: u64,
         pub flow_control: c_int,
         pub shared_connection: c_int,
+        pub rtt_smoothed_us: u64,
+        pub rtt_min_us: u64,
+        pub rtt_latest_us: u64,
+        pub rtt_variance_us: u64,
+        pub congestion_window: u64,
+        pub conn_bytes_sent: u64,
+        pub conn_packets_sent: u64,
+        pub conn_bytes_received: u64,
+        pub conn_packets_received: u64,
+        pub conn_bytes_lost: u64,
+        pub conn_packets_lost: u64,
+        pub conn_sessions: u32,
+        pub tls_resumed: c_int,
+        pub peer_addr: [c_char; 64],
+        pub local_addr: [c_char; 64],
+        pub peer_cert_sha256: [u8; 32],
+        pub has_peer_cert: c_int,
+        pub reserved1: u32,
     }
 }
 
 /// Session callback (see gowt.h).
 pub type gowt_session_cb = Option<
     unsafe extern "C" fn(ctx: *mut gowt_ctx, ev: *const gowt_event, app_ctx: *mut c_void) -> c_int,
+>;
+
+/// Log callback (see gowt.h, gowt_ctx_set_log).
+pub type gowt_log_cb = Option<
+    unsafe extern "C" fn(
+        ctx: *mut gowt_ctx,
+        level: c_int,
+        component: *const c_char,
+        message: *const c_char,
+        app: *mut c_void,
+    ),
 >;
 
 c_functions! {
@@ -253,6 +307,7 @@ c_functions! {
     pub fn gowt_ctx_process_events(ctx: *mut gowt_ctx, max_events: c_int) -> c_int;
     pub fn gowt_ctx_wait(ctx: *mut gowt_ctx, timeout_ms: c_int) -> c_int;
     pub fn gowt_ctx_cert_hash(ctx: *mut gowt_ctx, out: *mut u8) -> c_int;
+    pub fn gowt_ctx_set_log(ctx: *mut gowt_ctx, level: c_int, cb: gowt_log_cb, app: *mut c_void) -> c_int;
     pub fn gowt_server_listen(ctx: *mut gowt_ctx, host: *const c_char, port: u16, bound_port: *mut u16) -> c_int;
     pub fn gowt_path_options_init_sized(opts: *mut gowt_path_options, size: usize) -> c_int;
     pub fn gowt_server_register(ctx: *mut gowt_ctx, path: *const c_char, cb: gowt_session_cb, app_ctx: *mut c_void, opts: *const gowt_path_options) -> c_int;
@@ -274,6 +329,7 @@ c_functions! {
     pub fn gowt_stream_stop_sending(ctx: *mut gowt_ctx, s: gowt_session_t, stream_id: u64, code: u32) -> c_int;
     pub fn gowt_stream_set_receive_enabled(ctx: *mut gowt_ctx, s: gowt_session_t, stream_id: u64, on: c_int) -> c_int;
     pub fn gowt_stream_set_ctx(ctx: *mut gowt_ctx, s: gowt_session_t, stream_id: u64, stream_ctx: *mut c_void) -> c_int;
+    pub fn gowt_stream_set_priority(ctx: *mut gowt_ctx, s: gowt_session_t, stream_id: u64, send_order: i64, send_group: u32) -> c_int;
     pub fn gowt_send_datagram(ctx: *mut gowt_ctx, s: gowt_session_t, data: *const c_void, len: usize) -> c_int;
     pub fn gowt_set_datagram_ready(ctx: *mut gowt_ctx, s: gowt_session_t, ready: c_int) -> c_int;
     pub fn gowt_provide_datagram(ctx: *mut gowt_ctx, ev: *const gowt_event, n: usize, more: c_int, buf: *mut *mut u8) -> c_int;

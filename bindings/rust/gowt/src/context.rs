@@ -151,6 +151,74 @@ pub struct ContextBuilder {
     connect_decision_timeout: Option<Duration>,
     recv_buffer_bytes: Option<u64>,
     dispatch: Dispatch,
+    client_cert_file: Option<String>,
+    client_key_file: Option<String>,
+    client_cert_pem: Option<String>,
+    client_key_pem: Option<String>,
+    client_ca_file: Option<String>,
+    client_auth: ClientAuth,
+    disable_resumption: bool,
+}
+
+/// Server: whether clients are asked for a certificate (`gowt_client_auth`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// Not asked (default).
+    #[default]
+    None,
+    /// Asked; a client without one is accepted.
+    Request,
+    /// A client without one fails the handshake.
+    Require,
+}
+
+/// Level of a log message (`gowt_log_level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// The library recovered from an internal failure.
+    Error = 1,
+    /// A peer broke the protocol, a message was dropped.
+    Warn = 2,
+    /// Listening, sessions ending by error, handshakes failing.
+    Info = 3,
+    /// Connections opening and closing, quic-go's HTTP/3 debug output.
+    Debug = 4,
+}
+
+/// A log callback: (level, component, message).
+pub(crate) type LogFn = dyn Fn(LogLevel, &str, &str) + Send + Sync;
+
+unsafe extern "C" fn on_log(
+    _ctx: *mut sys::gowt_ctx,
+    level: c_int,
+    component: *const std::ffi::c_char,
+    message: *const std::ffi::c_char,
+    app: *mut std::ffi::c_void,
+) {
+    if app.is_null() {
+        return;
+    }
+    // SAFETY: app is the context's Shared (alive until after destroy); the
+    // strings are valid during the call.
+    let shared = &*(app as *const Shared);
+    let Some(f) = shared.log.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+        return;
+    };
+    let lvl = match level {
+        1 => LogLevel::Error,
+        2 => LogLevel::Warn,
+        3 => LogLevel::Info,
+        _ => LogLevel::Debug,
+    };
+    let cs = |p: *const std::ffi::c_char| {
+        if p.is_null() {
+            std::borrow::Cow::Borrowed("")
+        } else {
+            std::ffi::CStr::from_ptr(p).to_string_lossy()
+        }
+    };
+    let (c, m) = (cs(component), cs(message));
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(lvl, &c, &m)));
 }
 
 fn ms(d: Duration) -> u32 {
@@ -265,6 +333,37 @@ impl ContextBuilder {
         self
     }
 
+    /// Client: the certificate to present when a server asks for one, PEM
+    /// files.
+    pub fn client_cert_files(mut self, cert: &str, key: &str) -> Self {
+        self.client_cert_file = Some(cert.into());
+        self.client_key_file = Some(key.into());
+        self
+    }
+    /// Client: the certificate to present, PEM text.
+    pub fn client_cert_pem(mut self, cert: &str, key: &str) -> Self {
+        self.client_cert_pem = Some(cert.into());
+        self.client_key_pem = Some(key.into());
+        self
+    }
+    /// Server: ask clients for a certificate ([`ClientAuth`]).
+    pub fn client_auth(mut self, a: ClientAuth) -> Self {
+        self.client_auth = a;
+        self
+    }
+    /// Server: verify client certificates against this PEM CA bundle (with
+    /// [`client_auth`](Self::client_auth)); without it any certificate is
+    /// taken and only its SHA-256 reported ([`SessionRequest::peer_cert_sha256`]).
+    pub fn client_ca_file(mut self, path: &str) -> Self {
+        self.client_ca_file = Some(path.into());
+        self
+    }
+    /// Client: turn TLS session resumption off (on by default).
+    pub fn disable_resumption(mut self, off: bool) -> Self {
+        self.disable_resumption = off;
+        self
+    }
+
     /// Who runs the callbacks (default [`Dispatch::Poll`]).
     pub fn dispatch(mut self, d: Dispatch) -> Self {
         self.dispatch = d;
@@ -272,7 +371,7 @@ impl ContextBuilder {
     }
 
     /// Creates the context, by default in POLL mode, driven by a task on the current
-    /// tokio runtime (which needs IO enabled; time too for `open_*` retries).
+    /// tokio runtime (which needs IO enabled).
     pub fn build(self) -> Result<Context> {
         let rt = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let opt = |s: &Option<String>| s.as_deref().map(cstring).transpose();
@@ -285,6 +384,11 @@ impl ContextBuilder {
             opt(&self.ca_file)?,
             opt(&self.qlog_dir)?,
             opt(&self.keylog_file)?,
+            opt(&self.client_cert_file)?,
+            opt(&self.client_key_file)?,
+            opt(&self.client_cert_pem)?,
+            opt(&self.client_key_pem)?,
+            opt(&self.client_ca_file)?,
         ];
         let p = |i: usize| strs[i].as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
         let mut cfg = sys::gowt_config_init();
@@ -300,6 +404,17 @@ impl ContextBuilder {
         cfg.ca_file = p(5);
         cfg.qlog_dir = p(6);
         cfg.keylog_file = p(7);
+        cfg.client_cert_file = p(8);
+        cfg.client_key_file = p(9);
+        cfg.client_cert_pem = p(10);
+        cfg.client_key_pem = p(11);
+        cfg.client_ca_file = p(12);
+        cfg.client_auth = match self.client_auth {
+            ClientAuth::None => sys::GOWT_CLIENT_AUTH_NONE,
+            ClientAuth::Request => sys::GOWT_CLIENT_AUTH_REQUEST,
+            ClientAuth::Require => sys::GOWT_CLIENT_AUTH_REQUIRE,
+        };
+        cfg.disable_resumption = self.disable_resumption as c_int;
         let hashes: Vec<u8> = self.pinned.iter().flatten().copied().collect();
         if !hashes.is_empty() {
             cfg.pinned_cert_hashes = hashes.as_ptr();
@@ -351,6 +466,7 @@ impl ContextBuilder {
             ctx,
             shared: Box::new(Shared {
                 state: Default::default(),
+                log: Default::default(),
             }),
             stop: stop.clone(),
             _c: Counted::new(&LIVE_CONTEXTS),
@@ -485,6 +601,31 @@ impl Context {
         Ok(())
     }
 
+    /// Routes the context's diagnostics at `level` and more severe to `f`
+    /// (`gowt_ctx_set_log`); `None` stops logging. `f` runs where the
+    /// context's callbacks run (the driver task, or the library's thread),
+    /// so it should be quick.
+    pub fn set_log(
+        &self,
+        level: Option<LogLevel>,
+        f: impl Fn(LogLevel, &str, &str) + Send + Sync + 'static,
+    ) -> Result<()> {
+        let arc: std::sync::Arc<LogFn> = std::sync::Arc::new(f);
+        *self
+            .inner
+            .shared
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = level.map(|_| arc);
+        let (lvl, cb): (c_int, sys::gowt_log_cb) = match level {
+            Some(l) => (l as c_int, Some(on_log)),
+            None => (sys::GOWT_LOG_OFF, None),
+        };
+        // SAFETY: the app pointer (Shared) outlives every callback.
+        check(unsafe { sys::gowt_ctx_set_log(self.inner.ctx, lvl, cb, self.inner.app_ctx()) })?;
+        Ok(())
+    }
+
     /// SHA-256 of the server certificate's DER (for serverCertificateHashes
     /// or [`ContextBuilder::pin_cert_hash`]).
     pub fn cert_hash(&self) -> Result<[u8; 32]> {
@@ -599,9 +740,9 @@ impl Context {
 
         let mut h = 0u64;
         let sref = {
-            // Held across gowt_connect so the session's first events (which
-            // the driver may deliver at once) find its entry.
-            let mut st = self.inner.lock();
+            // No lock is held across the call (a THREAD-mode callback may be
+            // waiting for it): events that come first create the entry,
+            // marked unclaimed, and it is claimed here.
             // SAFETY: options and strings live across the call.
             check(unsafe {
                 sys::gowt_connect(
@@ -613,10 +754,13 @@ impl Context {
                     &mut h,
                 )
             })?;
-            st.sessions
+            let mut st = self.inner.lock();
+            let e = st
+                .sessions
                 .entry(h)
-                .or_insert_with(|| state::Session::new(false))
-                .user = true;
+                .or_insert_with(|| state::Session::new(false));
+            e.user = true;
+            e.unclaimed = false;
             drop(st);
             // Dropping it (this future cancelled) abandons the session.
             SessionRef::new(self.inner.clone(), h)

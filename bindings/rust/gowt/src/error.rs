@@ -97,8 +97,9 @@ impl fmt::Display for ErrorCode {
 /// How and why a session ended (the CLOSE event).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CloseInfo {
-    /// The session error code (CLOSE_WEBTRANSPORT_SESSION), 0 by default.
-    pub code: u32,
+    /// The session error code (CLOSE_WEBTRANSPORT_SESSION), 0 by default;
+    /// with `raw`, the wire code of the failure.
+    pub code: u64,
     /// The reason text (at most 1024 bytes).
     pub reason: String,
     /// We closed it.
@@ -107,6 +108,9 @@ pub struct CloseInfo {
     pub remote: bool,
     /// A connection or protocol failure ended it.
     pub error: bool,
+    /// `code` is an HTTP/3 or QUIC wire code (GOWT_CODE_RAW), not a
+    /// session code: the failure that ended the session.
+    pub raw: bool,
 }
 
 impl fmt::Display for CloseInfo {
@@ -153,7 +157,7 @@ pub enum Error {
     Stopped(u64),
     /// The stream is gone (finished, reset by us, or forgotten).
     StreamClosed,
-    /// A context needs a tokio runtime (with IO and time enabled).
+    /// A context needs a tokio runtime (with IO enabled).
     NoRuntime,
 }
 
@@ -195,7 +199,7 @@ impl fmt::Display for Error {
             Error::Reset(c) => write!(f, "stream reset by peer, code {c}"),
             Error::Stopped(c) => write!(f, "peer sent STOP_SENDING, code {c}"),
             Error::StreamClosed => f.write_str("stream closed"),
-            Error::NoRuntime => f.write_str("no tokio runtime (gowt needs one with IO and time)"),
+            Error::NoRuntime => f.write_str("no tokio runtime (gowt needs one with IO enabled)"),
         }
     }
 }

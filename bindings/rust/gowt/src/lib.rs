@@ -54,7 +54,10 @@ mod session;
 mod state;
 mod stream;
 
-pub use context::{live_objects, ConnectOptions, Context, ContextBuilder, Dispatch, PathOptions};
+pub use context::{
+    live_objects, ClientAuth, ConnectOptions, Context, ContextBuilder, Dispatch, LogLevel,
+    PathOptions,
+};
 pub use error::{CloseInfo, Error, ErrorCode, Result};
 pub use session::{Session, SessionRequest, SessionStats};
 pub use stream::{RecvStream, SendStream};

@@ -1,9 +1,8 @@
 //! Sessions: [`SessionRequest`] (server, before the decision) and [`Session`].
 use std::ffi::{c_int, CString};
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
 use gowt_sys as sys;
 
@@ -116,6 +115,19 @@ impl SessionRequest {
     pub fn handle(&self) -> u64 {
         self.r.as_ref().unwrap().h
     }
+    /// The client's UDP address ("127.0.0.1:50000", "[::1]:50000").
+    pub fn peer_addr(&self) -> &str {
+        &self.req.peer_addr
+    }
+    /// The listening socket's address.
+    pub fn local_addr(&self) -> &str {
+        &self.req.local_addr
+    }
+    /// SHA-256 of the client's certificate (DER), when it sent one (see
+    /// [`ClientAuth`](crate::ClientAuth)).
+    pub fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
+        self.req.peer_cert
+    }
 
     /// Accepts the session (HTTP 200), with the path's automatic
     /// sub-protocol choice.
@@ -212,6 +224,47 @@ pub struct SessionStats {
     pub flow_control: bool,
     /// Other sessions may share the QUIC connection.
     pub shared_connection: bool,
+    /// Smoothed RTT of the QUIC connection (RFC 9002).
+    pub rtt_smoothed: std::time::Duration,
+    /// Minimum RTT observed.
+    pub rtt_min: std::time::Duration,
+    /// Latest RTT sample.
+    pub rtt_latest: std::time::Duration,
+    /// RTT mean deviation.
+    pub rtt_variance: std::time::Duration,
+    /// Congestion window, bytes.
+    pub congestion_window: u64,
+    /// UDP payload bytes sent on the connection (retransmissions included).
+    pub conn_bytes_sent: u64,
+    /// Packets sent on the connection.
+    pub conn_packets_sent: u64,
+    /// UDP payload bytes received on the connection.
+    pub conn_bytes_received: u64,
+    /// Packets received on the connection.
+    pub conn_packets_received: u64,
+    /// Bytes declared lost.
+    pub conn_bytes_lost: u64,
+    /// Packets declared lost.
+    pub conn_packets_lost: u64,
+    /// Sessions on the connection now.
+    pub conn_sessions: u32,
+    /// The handshake resumed a TLS session.
+    pub tls_resumed: bool,
+    /// The peer's UDP address.
+    pub peer_addr: String,
+    /// The socket's address.
+    pub local_addr: String,
+    /// SHA-256 of the peer's leaf certificate, when known.
+    pub peer_cert_sha256: Option<[u8; 32]>,
+}
+
+fn c_chars(b: &[std::ffi::c_char]) -> String {
+    let bytes: Vec<u8> = b
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// An established WebTransport session (quinn's / wtransport's
@@ -260,59 +313,50 @@ impl Session {
     }
 
     async fn open(&self, bidi: bool) -> Result<u64> {
-        loop {
-            let rc;
-            let mut sid = 0u64;
-            {
-                // Held across the call so the stream's first events find
-                // its entry.
-                let mut st = self.r.inner.lock();
-                // SAFETY: live context.
-                rc = unsafe {
-                    sys::gowt_create_local_stream(
-                        self.r.ctx(),
-                        self.r.h,
-                        bidi as c_int,
-                        std::ptr::null_mut(),
-                        &mut sid,
-                    )
-                };
-                if rc == 0 {
-                    if let Some(s) = st.sessions.get_mut(&self.r.h) {
-                        let e = s
-                            .streams
-                            .entry(sid)
-                            .or_insert_with(|| state::Stream::new(bidi, true));
-                        e.handles = if bidi { 2 } else { 1 };
-                    }
-                    return Ok(sid);
-                }
-            }
-            if rc == sys::GOWT_ERR_CLOSED || rc == sys::GOWT_ERR_NOT_FOUND {
-                // Wait for the CLOSE the library already queued for us.
-                let e = Error::from_rc(rc);
-                let c = self.closed_or_gone().await;
-                return Err(c.map_or(e, Error::SessionClosed));
-            }
-            if rc != sys::GOWT_ERR_LIMIT {
-                return Err(self.r.error(rc));
-            }
-            // The peer's stream limit: retry when one of our streams is
-            // freed, or after a short while (gowt.h has no event for a
-            // raised limit).
-            let mut first = true;
-            let sleep = tokio::time::sleep(Duration::from_millis(20));
-            let mut sleep = std::pin::pin!(sleep);
-            poll_fn(|cx| {
-                if !first || sleep.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(());
-                }
-                first = false;
-                self.r.with(|s| s.open_w.register(cx.waker()));
+        let mut sid = 0u64;
+        // At the peer's stream limit (GOWT_ERR_LIMIT) wait for
+        // GOWT_EV_STREAMS_AVAILABLE, registered before each try so an event
+        // that follows the failing call always wakes us.
+        let rc = poll_fn(|cx| {
+            self.r.with(|s| s.open_w.register(cx.waker()));
+            // No lock is held across the call (a THREAD-mode callback may be
+            // waiting for it); the stream's first events may come before it
+            // is recorded below and then create its entry (unclaimed).
+            // SAFETY: live context.
+            let rc = unsafe {
+                sys::gowt_create_local_stream(
+                    self.r.ctx(),
+                    self.r.h,
+                    bidi as c_int,
+                    std::ptr::null_mut(),
+                    &mut sid,
+                )
+            };
+            if rc == sys::GOWT_ERR_LIMIT {
                 Poll::Pending
-            })
-            .await;
+            } else {
+                Poll::Ready(rc)
+            }
+        })
+        .await;
+        if rc == 0 {
+            self.r.with(|s| {
+                let e = s
+                    .streams
+                    .entry(sid)
+                    .or_insert_with(|| state::Stream::new(bidi, true));
+                e.handles = if bidi { 2 } else { 1 };
+                e.unclaimed = false;
+            });
+            return Ok(sid);
         }
+        if rc == sys::GOWT_ERR_CLOSED || rc == sys::GOWT_ERR_NOT_FOUND {
+            // Wait for the CLOSE the library already queued for us.
+            let e = Error::from_rc(rc);
+            let c = self.closed_or_gone().await;
+            return Err(c.map_or(e, Error::SessionClosed));
+        }
+        Err(self.r.error(rc))
     }
 
     /// Opens a bidirectional stream. Waits while the peer's stream limit is
@@ -489,6 +533,12 @@ impl Session {
         self.closed_or_gone().await.unwrap_or_default()
     }
 
+    /// SHA-256 of the peer's certificate (DER) as seen in the handshake
+    /// (client side: the server's).
+    pub fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
+        self.r.with(|s| s.peer_cert).flatten()
+    }
+
     /// How the session closed, if it did (quinn's `close_reason`).
     pub fn close_reason(&self) -> Option<CloseInfo> {
         self.r.with(|s| s.close.clone()).flatten()
@@ -509,6 +559,22 @@ impl Session {
             bytes_received: i.bytes_received,
             flow_control: i.flow_control != 0,
             shared_connection: i.shared_connection != 0,
+            rtt_smoothed: std::time::Duration::from_micros(i.rtt_smoothed_us),
+            rtt_min: std::time::Duration::from_micros(i.rtt_min_us),
+            rtt_latest: std::time::Duration::from_micros(i.rtt_latest_us),
+            rtt_variance: std::time::Duration::from_micros(i.rtt_variance_us),
+            congestion_window: i.congestion_window,
+            conn_bytes_sent: i.conn_bytes_sent,
+            conn_packets_sent: i.conn_packets_sent,
+            conn_bytes_received: i.conn_bytes_received,
+            conn_packets_received: i.conn_packets_received,
+            conn_bytes_lost: i.conn_bytes_lost,
+            conn_packets_lost: i.conn_packets_lost,
+            conn_sessions: i.conn_sessions,
+            tls_resumed: i.tls_resumed != 0,
+            peer_addr: c_chars(&i.peer_addr),
+            local_addr: c_chars(&i.local_addr),
+            peer_cert_sha256: (i.has_peer_cert != 0).then_some(i.peer_cert_sha256),
         })
     }
 }

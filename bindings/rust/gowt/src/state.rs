@@ -65,6 +65,9 @@ pub(crate) fn wake_opt(w: &mut Option<Waker>) {
 /// The copied fields of a CONNECT request.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Request {
+    pub peer_addr: String,
+    pub local_addr: String,
+    pub peer_cert: Option<[u8; 32]>,
     pub path: String,
     pub query: String,
     pub authority: String,
@@ -103,6 +106,9 @@ pub(crate) struct Stream {
     pub freed: bool,
     pub handles: u8,  // SendStream / RecvStream alive
     pub queued: bool, // waiting in an accept queue
+    /// A local stream first seen in an event, before open() recorded it:
+    /// kept until open() claims it.
+    pub unclaimed: bool,
 }
 
 impl Stream {
@@ -126,6 +132,7 @@ impl Stream {
             freed: false,
             handles: 0,
             queued: false,
+            unclaimed: false,
         }
     }
     fn wake_all(&mut self) {
@@ -134,7 +141,7 @@ impl Stream {
         self.stopped_w.wake();
     }
     pub(crate) fn removable(&self) -> bool {
-        self.freed && self.handles == 0 && !self.queued
+        self.freed && self.handles == 0 && !self.queued && !self.unclaimed
     }
 }
 
@@ -145,7 +152,12 @@ pub(crate) struct Session {
     pub request: Option<Request>,
     pub connect: Connect,
     pub connect_w: Wakers,
-    pub user: bool,   // a SessionRequest / Session handle exists
+    pub user: bool, // a SessionRequest / Session handle exists
+    /// A client session first seen in an event, before connect() recorded
+    /// it (no lock is held across gowt_connect): kept until claimed.
+    pub unclaimed: bool,
+    /// SHA-256 of the peer's certificate (CONNECT_ACCEPTED).
+    pub peer_cert: Option<[u8; 32]>,
     pub queued: bool, // server: waiting in the context's accept queue
     pub refused: bool,
     pub incoming_bi: VecDeque<u64>,
@@ -171,6 +183,8 @@ impl Session {
             connect: Connect::Pending,
             connect_w: Wakers::default(),
             user: false,
+            unclaimed: false,
+            peer_cert: None,
             queued: false,
             refused: false,
             incoming_bi: VecDeque::new(),
@@ -212,6 +226,7 @@ impl Session {
         } = self;
         streams.entry(sid).or_insert_with(|| {
             let mut st = Stream::new(bidi, local);
+            st.unclaimed = local;
             if !local {
                 st.queued = true;
                 if bidi {
@@ -225,7 +240,7 @@ impl Session {
         })
     }
     pub(crate) fn removable(&self) -> bool {
-        self.deregistered && !self.user && !self.queued
+        self.deregistered && !self.user && !self.queued && !self.unclaimed
     }
 }
 
@@ -256,6 +271,8 @@ impl State {
 /// context handle, so gowt_ctx_destroy can deliver into it during Drop).
 pub(crate) struct Shared {
     pub state: Mutex<State>,
+    /// The log callback of gowt_ctx_set_log.
+    pub log: Mutex<Option<std::sync::Arc<crate::context::LogFn>>>,
 }
 
 impl Shared {
@@ -282,6 +299,17 @@ fn cstr_array(p: *const *const std::ffi::c_char, n: usize) -> Vec<String> {
     }
     // SAFETY: n entries, valid during the callback.
     (0..n).map(|i| cstr(unsafe { *p.add(i) })).collect()
+}
+
+/// A 32-byte hash the library points to (None for NULL).
+fn hash32(p: *const u8) -> Option<[u8; 32]> {
+    if p.is_null() {
+        return None;
+    }
+    let mut h = [0u8; 32];
+    // SAFETY: the library's hashes are 32 bytes, valid during the callback.
+    unsafe { std::ptr::copy_nonoverlapping(p, h.as_mut_ptr(), 32) };
+    Some(h)
 }
 
 /// The data of an event as a slice (valid during the callback only).
@@ -327,6 +355,9 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
             let names = cstr_array(r.header_names, r.header_count);
             let values = cstr_array(r.header_values, r.header_count);
             s.request = Some(Request {
+                peer_addr: cstr(r.peer_addr),
+                local_addr: cstr(r.local_addr),
+                peer_cert: hash32(r.peer_cert_sha256),
                 path: cstr(r.path),
                 query: cstr(r.query),
                 authority: cstr(r.authority),
@@ -353,6 +384,7 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
                 Some(cstr(ev.protocol))
             };
             sess.connect = Connect::Accepted(p);
+            sess.peer_cert = hash32(ev.peer_cert_sha256);
             sess.connect_w.wake();
         }
         sys::GOWT_EV_CONNECT_REFUSED => {
@@ -416,16 +448,18 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
             }
         }
         sys::GOWT_EV_DATAGRAM_WRITABLE => sess.dgram_writable_w.wake(),
+        sys::GOWT_EV_STREAMS_AVAILABLE => sess.open_w.wake(),
         sys::GOWT_EV_CLOSE => {
             let reason = String::from_utf8_lossy(ev_data(ev))
                 .trim_end_matches('\0')
                 .to_string();
             sess.close = Some(CloseInfo {
-                code: ev.code as u32,
+                code: ev.code,
                 reason,
                 local: ev.flags & sys::GOWT_CLOSE_LOCAL != 0,
                 remote: ev.flags & sys::GOWT_CLOSE_REMOTE != 0,
                 error: ev.flags & sys::GOWT_CLOSE_ERROR != 0,
+                raw: ev.flags & sys::GOWT_CODE_RAW != 0,
             });
             sess.wake_all();
         }
@@ -441,7 +475,6 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
                     sess.streams.remove(&ev.stream_id);
                 }
             }
-            sess.open_w.wake(); // a freed stream may give back stream credit
         }
         sys::GOWT_EV_DEREGISTER => {
             sess.deregistered = true;

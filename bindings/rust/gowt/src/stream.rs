@@ -194,6 +194,20 @@ impl SendStream {
         Ok(())
     }
 
+    /// Send priority, as the W3C API's sendOrder / sendGroup: within a send
+    /// group of the session, streams with a higher `send_order` go first;
+    /// equal ones share the link (`gowt_stream_set_priority`).
+    pub fn set_priority(&self, send_order: i64, send_group: u32) -> Result<()> {
+        // SAFETY: live context.
+        let rc = unsafe {
+            sys::gowt_stream_set_priority(self.r.ctx(), self.r.h, self.sid, send_order, send_group)
+        };
+        if rc < 0 {
+            return Err(self.r.error(rc));
+        }
+        Ok(())
+    }
+
     /// Waits until the peer sends STOP_SENDING (`Ok(Some(code))`) or the
     /// stream is forgotten without one (`Ok(None)`).
     pub async fn stopped(&self) -> Result<Option<u64>> {

@@ -346,3 +346,112 @@ both_modes!(
     close_code_and_reason_both_ways,
     refuse_and_request_fields
 );
+
+#[test]
+fn open_waits_for_stream_credit() {
+    run(async {
+        // WebTransport flow control on (the default) on both sides: the
+        // limit is then exactly WT_MAX_STREAMS (without it, QUIC's limit
+        // has an allowance for HTTP/3's own streams).
+        let srv = gowt::Context::builder()
+            .max_incoming_streams(2, 2)
+            .build()
+            .unwrap();
+        let port = srv.listen("127.0.0.1", 0).unwrap();
+        srv.register("/limit").unwrap();
+        let cli = gowt::Context::builder()
+            .insecure_skip_verify(true)
+            .build()
+            .unwrap();
+        let (ss, cs) = sessions(&srv, &cli, &format!("https://127.0.0.1:{port}/limit")).await;
+        assert!(cs.stats().unwrap().flow_control);
+        let mut open = Vec::new();
+        for i in 0..2u8 {
+            let (mut w, r) = cs.open_bi().await.unwrap();
+            w.write_all(&[i]).await.unwrap();
+            open.push((w, r));
+        }
+        // The third waits: the server allows two bidi streams.
+        let cs2 = cs.clone();
+        let third = tokio::spawn(async move { cs2.open_bi().await });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !third.is_finished(),
+            "a third bidi stream opened beyond the peer's limit of 2"
+        );
+        // Ending the first stream both ways gives credit back
+        // (GOWT_EV_STREAMS_AVAILABLE wakes the waiting open_bi).
+        // (The peer's streams may be announced in any order.)
+        let a = ss.accept_bi().await.unwrap();
+        let b = ss.accept_bi().await.unwrap();
+        let (mut w0, mut r0) = open.remove(0);
+        let ((mut sw, mut sr), _other) = if a.1.id() == w0.id() { (a, b) } else { (b, a) };
+        assert_eq!(sr.id(), w0.id());
+        w0.finish().unwrap();
+        assert_eq!(sr.read_to_end(10).await.unwrap(), [0]);
+        sw.write_all(b"ok").await.unwrap();
+        sw.finish().unwrap();
+        assert_eq!(r0.read_to_end(10).await.unwrap(), b"ok");
+        drop((sw, sr, w0, r0));
+        let (mut w, _r) = tokio::time::timeout(std::time::Duration::from_secs(10), third)
+            .await
+            .expect("open_bi still waiting after a stream ended")
+            .unwrap()
+            .unwrap();
+        w.write_all(b"third").await.unwrap();
+    });
+}
+
+#[test]
+fn stats_addresses_certificate_and_log() {
+    run(async {
+        let (srv, cli, url) = pair("/stats");
+        let logs =
+            std::sync::Arc::new(std::sync::Mutex::new(
+                Vec::<(gowt::LogLevel, String, String)>::new(),
+            ));
+        let l2 = logs.clone();
+        cli.set_log(Some(gowt::LogLevel::Debug), move |lvl, comp, msg| {
+            l2.lock()
+                .unwrap()
+                .push((lvl, comp.to_string(), msg.to_string()));
+        })
+        .unwrap();
+        let s2 = srv.clone();
+        let t = tokio::spawn(async move {
+            let req = s2.accept().await;
+            let peer = req.peer_addr().to_string();
+            let local = req.local_addr().to_string();
+            (req.accept().unwrap(), peer, local)
+        });
+        let cs = cli.connect(&url).await.unwrap();
+        let (ss, peer, local) = t.await.unwrap();
+        assert!(peer.starts_with("127.0.0.1:"), "request peer_addr {peer:?}");
+        assert!(
+            url.contains(&local),
+            "request local_addr {local:?} not in {url}"
+        );
+        assert_eq!(cs.peer_cert_sha256(), Some(srv.cert_hash().unwrap()));
+        let (mut w, _r) = cs.open_bi().await.unwrap();
+        w.set_priority(5, 1).unwrap();
+        w.write_all(&[1u8; 5000]).await.unwrap();
+        let (_sw, mut sr) = ss.accept_bi().await.unwrap();
+        let mut buf = [0u8; 5000];
+        sr.read_exact(&mut buf).await.unwrap();
+        let st = cs.stats().unwrap();
+        assert!(st.peer_addr.starts_with("127.0.0.1:"), "{st:?}");
+        assert!(url.contains(&st.peer_addr), "{st:?}");
+        assert!(st.rtt_smoothed > std::time::Duration::ZERO, "{st:?}");
+        assert!(
+            st.conn_bytes_sent >= 5000 && st.conn_packets_received > 0,
+            "{st:?}"
+        );
+        assert!(st.conn_sessions >= 1 && st.congestion_window > 0, "{st:?}");
+        assert_eq!(st.peer_cert_sha256, Some(srv.cert_hash().unwrap()));
+        assert!(
+            !logs.lock().unwrap().is_empty(),
+            "no DEBUG log message for a new connection"
+        );
+        cli.set_log(None, |_, _, _| {}).unwrap();
+    });
+}
