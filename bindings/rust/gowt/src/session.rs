@@ -115,7 +115,7 @@ impl SessionRequest {
     pub fn handle(&self) -> u64 {
         self.r.as_ref().unwrap().h
     }
-    /// The client's UDP address ("127.0.0.1:50000", "[::1]:50000").
+    /// The client's UDP address (`127.0.0.1:50000`, `[::1]:50000`).
     pub fn peer_addr(&self) -> &str {
         &self.req.peer_addr
     }
