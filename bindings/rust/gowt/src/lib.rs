@@ -99,4 +99,5 @@ fn _assert_futures_send(c: &Context, s: &Session, w: &mut SendStream, r: &mut Re
     ok(&w.stopped());
     let mut b = [0u8; 1];
     ok(&r.read(&mut b));
+    ok(&r.read_chunk(1));
 }

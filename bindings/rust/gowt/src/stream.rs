@@ -294,13 +294,14 @@ impl RecvStream {
         self.sid
     }
 
-    /// Copies up to `cap` bytes to `dst`. Ready(Ok(None)) at the end.
-    fn poll_read_raw(
+    /// Takes buffered data with `take` (which returns what it took and how
+    /// many bytes, or None when nothing is buffered); else the end of the
+    /// stream (Ready(Ok(None))), its error, or Pending.
+    fn poll_take<T>(
         &mut self,
         cx: &mut TaskCx<'_>,
-        dst: *mut u8,
-        cap: usize,
-    ) -> Poll<Result<Option<usize>>> {
+        mut take: impl FnMut(&mut state::Stream, &mut Vec<Vec<u8>>) -> Option<(T, usize)>,
+    ) -> Poll<Result<Option<T>>> {
         let sid = self.sid;
         let mut resume = false;
         let mut guard = self.r.inner.lock();
@@ -312,31 +313,13 @@ impl RecvStream {
             let Some(st) = s.streams.get_mut(&sid) else {
                 return Poll::Ready(Err(Error::StreamClosed));
             };
-            let mut n = 0;
-            while n < cap {
-                let Some(front) = st.chunks.front() else {
-                    break;
-                };
-                let k = (front.len() - st.head).min(cap - n);
-                // SAFETY: dst has cap writable bytes; the ranges are disjoint.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(front.as_ptr().add(st.head), dst.add(n), k)
-                };
-                n += k;
-                st.head += k;
-                if st.head == front.len() {
-                    let done = st.chunks.pop_front().unwrap();
-                    state::State::recycle(spare, done);
-                    st.head = 0;
-                }
-            }
-            if n > 0 || cap == 0 {
+            if let Some((v, n)) = take(st, spare) {
                 st.buffered -= n;
                 if st.paused && st.buffered < RECV_LOW {
                     st.paused = false;
                     resume = true;
                 }
-                return Poll::Ready(Ok(Some(n)));
+                return Poll::Ready(Ok(Some(v)));
             }
             if st.fin {
                 return Poll::Ready(Ok(None));
@@ -363,6 +346,66 @@ impl RecvStream {
             self.done = true;
         }
         res
+    }
+
+    /// Copies up to `cap` bytes to `dst`. Ready(Ok(None)) at the end.
+    fn poll_read_raw(
+        &mut self,
+        cx: &mut TaskCx<'_>,
+        dst: *mut u8,
+        cap: usize,
+    ) -> Poll<Result<Option<usize>>> {
+        self.poll_take(cx, |st, spare| {
+            if cap == 0 {
+                return Some((0, 0));
+            }
+            let mut n = 0;
+            while n < cap {
+                let Some(front) = st.chunks.front() else {
+                    break;
+                };
+                let k = (front.len() - st.head).min(cap - n);
+                // SAFETY: dst has cap writable bytes; the ranges are disjoint.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(front.as_ptr().add(st.head), dst.add(n), k)
+                };
+                n += k;
+                st.head += k;
+                if st.head == front.len() {
+                    let done = st.chunks.pop_front().unwrap();
+                    state::State::recycle(spare, done);
+                    st.head = 0;
+                }
+            }
+            (n > 0).then_some((n, n))
+        })
+    }
+
+    /// The next piece of the stream, at most `max` bytes (`max` > 0), as
+    /// the library delivered it: no copy beyond the one out of the
+    /// callback (quinn's `read_chunk`). `Ok(None)` at the end.
+    pub async fn read_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>> {
+        let max = max.max(1);
+        poll_fn(|cx| {
+            self.poll_take(cx, |st, _| {
+                let front = st.chunks.front_mut()?;
+                if st.head == 0 && front.len() <= max {
+                    let v = st.chunks.pop_front().unwrap();
+                    let n = v.len();
+                    return Some((v, n));
+                }
+                let end = (st.head + max).min(front.len());
+                let v = front[st.head..end].to_vec();
+                st.head = end;
+                if st.head == front.len() {
+                    st.chunks.pop_front();
+                    st.head = 0;
+                }
+                let n = v.len();
+                Some((v, n))
+            })
+        })
+        .await
     }
 
     /// Reads into `buf`: `Ok(Some(n))`, or `Ok(None)` at the end of the

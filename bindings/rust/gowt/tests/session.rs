@@ -455,3 +455,39 @@ fn stats_addresses_certificate_and_log() {
         cli.set_log(None, |_, _, _| {}).unwrap();
     });
 }
+
+#[test]
+fn read_chunk_gives_the_stream_in_order() {
+    run(async {
+        let (srv, cli, url) = pair("/chunks");
+        let (ss, cs) = sessions(&srv, &cli, &url).await;
+        let data = pattern(3_000_000);
+        let d2 = data.clone();
+        let mut w = cs.open_uni().await.unwrap();
+        let writer = tokio::spawn(async move {
+            w.write_all(&d2).await.unwrap();
+            w.finish().unwrap();
+            w
+        });
+        let mut r = ss.accept_uni().await.unwrap();
+        let mut got = Vec::new();
+        let mut pieces = 0;
+        while let Some(c) = r.read_chunk(10_000).await.unwrap() {
+            assert!(
+                !c.is_empty() && c.len() <= 10_000,
+                "chunk of {} bytes",
+                c.len()
+            );
+            got.extend_from_slice(&c);
+            pieces += 1;
+        }
+        drop(writer.await.unwrap());
+        assert!(
+            got == data,
+            "read_chunk reassembled {} of {} bytes, differing",
+            got.len(),
+            data.len()
+        );
+        assert!(pieces >= 300, "{pieces} chunks");
+    });
+}
