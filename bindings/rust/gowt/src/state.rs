@@ -375,7 +375,13 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
     let State {
         sessions, spare, ..
     } = st;
-    let sess = sessions.entry(h).or_insert_with(|| Session::new(false));
+    let sess = sessions.entry(h).or_insert_with(|| {
+        // A client session whose connect() has not recorded it yet (no lock
+        // is held across gowt_connect): kept until connect() claims it.
+        let mut s = Session::new(false);
+        s.unclaimed = true;
+        s
+    });
     match t {
         sys::GOWT_EV_CONNECT_ACCEPTED => {
             let p = if ev.protocol.is_null() {
