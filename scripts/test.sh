@@ -31,12 +31,15 @@ scripts/fuzz.sh --short
 echo "== C build and CTest"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build
-ctest --test-dir build --output-on-failure -j2 "$@"
 
-# --- Rust crates (bindings/rust): cargo test against build/libgowt.so, the
+# --- Rust crates (bindings/rust), before CTest so that CTest's summary is
+# the last line: cargo test against build/libgowt.so, the
 # baton client against gowt_baton, the echo examples. Needs cargo (a failure
 # under CI=true, a skip otherwise). ---
 echo "== Rust crates (bindings/rust)"
 rc=0; bindings/rust/test.sh build || rc=$?
 if ((rc == 77)); then echo "rust: skipped (no cargo)"; elif ((rc != 0)); then exit "$rc"; fi
 # --- end Rust crates ---
+
+ctest --test-dir build --output-on-failure -j2 "$@"
+
