@@ -111,7 +111,7 @@ func (s *Session) runClient(u *url.URL, addr string, opts ConnectOptions) {
 	if authority == "" {
 		authority = u.Host
 	}
-	req := &http.Request{Method: http.MethodConnect, Proto: protocolWebTransport,
+	req := &http.Request{Method: http.MethodConnect, Proto: connectProtocol(wc.h3cli.Settings()),
 		Host: authority, URL: u, Header: hdr}
 	req = req.WithContext(s.doneCtx)
 	if err := rs.SendRequestHeader(req); err != nil {
@@ -319,6 +319,19 @@ func (wc *wtConn) checkServerSettings(ctx context.Context) error {
 	}
 	wc.settingsOK.Store(true)
 	return nil
+}
+
+// connectProtocol is the :protocol of our CONNECT to a server with these
+// SETTINGS: draft-02's "webtransport" when the server announced only
+// draft-02's ENABLE_WEBTRANSPORT (wtransport 0.7 refuses "webtransport-h3"
+// by closing the request stream unanswered; Chromium sends "webtransport"
+// to such servers too), else "webtransport-h3".
+func connectProtocol(st *http3.Settings) string {
+	if st.Other[settingEnableWebTransportDraft02] != 0 && st.Other[settingWTEnabled] == 0 &&
+		st.Other[settingWTMaxSessions] == 0 {
+		return protocolWTLegacyDraft
+	}
+	return protocolWebTransport
 }
 
 // missingSettings names what the server's SETTINGS lack for WebTransport
