@@ -66,3 +66,18 @@ if ! "$pyvenv/bin/python3" -c 'import pytest, setuptools, wheel' 2>/dev/null; th
   fi
   "$pyvenv/bin/python3" -m pip install -q --disable-pip-version-check 'pytest>=7' 'setuptools>=61' wheel
 fi
+
+# --- wtransport peer (tests/interop/wtransport): wtransport 0.7 from
+# crates.io, built by cargo from the committed Cargo.lock into
+# $GOWT_BUILD_DIR/interop-wtransport (quick when built). Needs Rust >= 1.88
+# (Debian's rustc is older); without it the interop_wtransport_* tests skip,
+# and fail under CI=true.
+wt_src="$(cd "$(dirname "$0")/.." && pwd)/tests/interop/wtransport"
+wt_target="${GOWT_BUILD_DIR:-$(dirname "$0")/../build}/interop-wtransport"
+if command -v cargo >/dev/null; then
+  CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}" CARGO_TARGET_DIR="$wt_target" \
+    cargo build -q --release --locked --manifest-path "$wt_src/Cargo.toml" ||
+    echo "deps: building the wtransport peer failed (its checks will fail or skip)"
+else
+  echo "deps: no cargo: the wtransport interop peer is not built (needs Rust >= 1.88, rustup.rs)"
+fi
