@@ -13,6 +13,9 @@ the baton games; the other side is the peer program NAME (default aioquic):
   wtransport  tests/interop/wtransport (Rust, wtransport 0.7 on quinn), the
               program scripts/deps.sh builds with cargo into
               BUILD_DIR/interop-wtransport (--peer-exe overrides)
+  pywebtransport  tests/interop/pywebtransport/peer.py, run with PY (default
+              BUILD_DIR/interop-venv-pywebtransport/bin/python3: Python >= 3.12
+              with pywebtransport >= 0.21, made by scripts/deps.sh)
 Every peer reports what it sees as JSON lines and takes commands on stdin
 (the same protocol), so every check is judged from both sides. A check, or
 the part of one, that needs what a peer's stack cannot do is left out for
@@ -50,9 +53,14 @@ PEER = os.path.join(HERE, 'aioquic', 'peer.py')
 ALL_CAPS = {'settings', 'response_status', 'response_headers', 'h3_protocol', 'reset_after_stop',
             'close_capsule', 'connect_fin', 'drain', 'baton', 'udp_payload', 'reset_unknown'}
 PEERS = {
+    # token: the :protocol of the peer's CONNECT and of gowt's to it (the
+    # dialect of its SETTINGS); fc: WebTransport flow control in the session.
     'aioquic': dict(caps=ALL_CAPS),
     # wtransport 0.7.2 (crates.io, on quinn): see wtransport/src/main.rs.
     'wtransport': dict(caps={'baton'}),
+    # pywebtransport 0.21 (PyPI, Python >= 3.12): see pywebtransport/peer.py.
+    'pywebtransport': dict(caps={'response_headers', 'close_capsule', 'reset_after_stop', 'drain_recv', 'baton'},
+                           token='webtransport-h3', fc=1),
 }
 PEER_NAME = 'aioquic'
 PEER_CMD = None      # argv prefix of the peer program
@@ -184,6 +192,14 @@ def write_pattern(workdir, seed):
 
 def has(cap):
     return cap in PEERS[PEER_NAME]['caps']
+
+
+def peer_token():
+    return PEERS[PEER_NAME].get('token', 'webtransport')
+
+
+def peer_fc():
+    return PEERS[PEER_NAME].get('fc', 0)
 
 
 # ---------------------------------------------------------------------------
@@ -415,7 +431,7 @@ def check_connect_accept(env, role):
             need(resp['protocol'] == 'proto-b', 'aioquic client saw WT-Protocol %r, want "proto-b"' % resp['protocol'])
         req = ses.g.find('CONNECT')[0]['request']
         need(req['protocols'] == offer, 'gowt server saw offered %s, want %s' % (req['protocols'], offer))
-        need(req['protocol'] == 'webtransport', 'gowt saw :protocol %r' % req['protocol'])
+        need(req['protocol'] == peer_token(), 'gowt saw :protocol %r, want %r' % (req['protocol'], peer_token()))
         settings = resp['settings']
         # (Without the response headers at the peer, gowt's own choice is
         # what is left to check: its accepted protocol, as the client saw none.)
@@ -428,12 +444,15 @@ def check_connect_accept(env, role):
         # The server announced only draft-02's ENABLE_WEBTRANSPORT: gowt's
         # CONNECT says draft-02's "webtransport" (wtransport's server refuses
         # "webtransport-h3").
-        need(con['protocol'] == 'webtransport', 'aioquic server saw :protocol %r, want "webtransport"'
-             % con['protocol'])
+        need(con['protocol'] == peer_token(), 'aioquic server saw :protocol %r, want %r'
+             % (con['protocol'], peer_token()))
         settings = con['settings']
     if not has('settings'):
         fc = ses.g.ctx.session_info(ses.s)['flow_control']
-        need(fc == 0, 'gowt session_info.flow_control = %s with a peer that has no WebTransport flow control' % fc)
+        need(fc == peer_fc(), 'gowt session_info.flow_control = %s, want %s (the peer\'s dialect)' % (fc, peer_fc()))
+        if peer_fc():
+            pf = ses.peer.find('session')[0].get('flow_control')
+            need(pf is True, 'the peer says flow control negotiated = %s' % pf)
         return 'chose proto-b from %s' % offer
     # gowt's SETTINGS as aioquic received them: the dialects gowt offers.
     need(settings and settings.get('0x33') == 1 and settings.get('0x2b603742') == 1,
@@ -486,6 +505,7 @@ def check_connect_refused(env, role):
                 need(resp and resp[0]['status'] == status, 'aioquic client saw %s, want %d' % (resp, status))
             else:  # the peer's API says "rejected", without the status
                 need(resp and resp[0].get('rejected'), 'aioquic client saw %s, want a refusal' % resp)
+                info('the refusal as the peer saw it: %s' % resp[0])
             ses.until(lambda: ses.g.find('DEREGISTER'), 5, 'gowt DEREGISTER of the refused session')
             need(not ses.g.find('CLOSE'), 'gowt gave CLOSE for a refused session')
         else:
@@ -643,6 +663,10 @@ def check_datagrams(env, role):
             gmax, since = m, time.monotonic()
     warm = len(g.find('POST_DATAGRAM')), len(p.find('datagram'))
     pmax = p.find('session')[0]['max_datagram']
+    if pmax is None:  # the peer has no accessor: it finds its maximum itself, now
+        p.cmd(cmd='max_datagram', tag='pmax')
+        ses.until(lambda: p.find('max_datagram', tag='pmax'), 10, 'the peer\'s maximum datagram size')
+        pmax = p.find('max_datagram', tag='pmax')[0]['size']
     # gowt -> aioquic
     sizes = sorted({1, 100, 1000, gmax - 1, gmax})
     want = {}
@@ -757,6 +781,10 @@ def check_close_by_peer(env, role):
         need(e['code'] == code and e['reason'] == reason and e['flags'] & gowt.CLOSE_REMOTE,
              'gowt CLOSE code %s reason %r flags %#x, want %d %r remote' % (
                  e['code'], e['reason'][:40], e['flags'], code, reason[:40]))
+        if not has('connect_fin'):  # the end of the CONNECT stream is not in the peer's API
+            ses.until(lambda: g.find('DEREGISTER'), 10, 'gowt DEREGISTER')
+            out.append(code)
+            continue
         ses.until(lambda: p.find('connect_fin') or p.find('conn_closed') or p.find('connect_stream_reset'), 10,
                   'gowt\'s answer on the CONNECT stream')
         need(p.find('connect_fin'), 'gowt did not answer the close with FIN: %s' % (
@@ -770,8 +798,9 @@ def check_drain(env, role):
     ses = Session(env, role)
     g, p, s = ses.g, ses.peer, ses.s
     g.ctx.drain(s)
-    if has('drain'):
+    if has('drain') or has('drain_recv'):
         ses.until(lambda: p.find('drain_capsule'), 10, 'the peer to see gowt\'s DRAIN')
+    if has('drain'):
         p.cmd(cmd='drain')
         ses.until(lambda: g.find('DRAIN'), 10, 'gowt DRAIN event')
     # (A peer without DRAIN skips the capsule as an unknown one: the session
@@ -1027,7 +1056,8 @@ def main():
     ap = argparse.ArgumentParser(description='gowt interop checks against a peer on another stack')
     ap.add_argument('--build', help='build directory (libgowt.so, gowt_baton)')
     ap.add_argument('--peer', default='aioquic', choices=sorted(PEERS), help='the peer (default aioquic)')
-    ap.add_argument('--peer-python', help='Python with aioquic (default BUILD/interop-venv/bin/python3)')
+    ap.add_argument('--peer-python', help='Python with aioquic (default BUILD/interop-venv/bin/python3) or with '
+                    'pywebtransport (default BUILD/interop-venv-pywebtransport/bin/python3)')
     ap.add_argument('--peer-exe', help='wtransport: the peer program (default '
                     'BUILD/interop-wtransport/release/wtransport-peer, built by scripts/deps.sh)')
     ap.add_argument('--list', action='store_true')
@@ -1065,6 +1095,19 @@ def main():
         if not os.access(exe, os.X_OK):
             return missing_peer(names, 'no wtransport peer %s: run scripts/deps.sh (cargo builds it)' % exe)
         PEER_CMD = [exe]
+    elif a.peer == 'pywebtransport':
+        python = a.peer_python or os.path.join(build, 'interop-venv-pywebtransport', 'bin', 'python3')
+        probe = subprocess.run([python, '-c', 'import pywebtransport; print(pywebtransport.__version__)'],
+                               capture_output=True, text=True) if os.path.exists(python) else None
+        if probe is None or probe.returncode != 0:
+            return missing_peer(names, 'no pywebtransport for %s: run scripts/deps.sh (it makes %s/'
+                                'interop-venv-pywebtransport, with a Python >= 3.12)' % (python, build))
+        ver = probe.stdout.strip()
+        if tuple(int(x) for x in re.findall(r'\d+', ver)[:2]) < (0, 21):
+            print('FAIL %s: pywebtransport %s is older than 0.21' % (' '.join(names), ver))
+            return 1
+        info('pywebtransport %s (%s)' % (ver, python))
+        PEER_CMD = [python, os.path.join(HERE, 'pywebtransport', 'peer.py')]
     os.environ.setdefault('GOWT_LIB', os.path.join(build, 'libgowt.so'))
     import gowt as _g
     gowt = _g
