@@ -81,3 +81,26 @@ if command -v cargo >/dev/null; then
 else
   echo "deps: no cargo: the wtransport interop peer is not built (needs Rust >= 1.88, rustup.rs)"
 fi
+
+# --- pywebtransport peer (tests/interop/pywebtransport): pywebtransport >= 0.21
+# from PyPI (Python >= 3.12; Debian 12's python3 is 3.11) in a venv under the
+# build directory. Without such a Python the interop_pywebtransport_* tests
+# skip, and fail under CI=true.
+pywt_venv="${GOWT_BUILD_DIR:-$(dirname "$0")/../build}/interop-venv-pywebtransport"
+if ! "$pywt_venv/bin/python3" -c 'import pywebtransport, sys; v = tuple(int(x) for x in pywebtransport.__version__.split(".")[:2]); sys.exit(v < (0, 21))' 2>/dev/null; then
+  py312=""
+  for c in python3 python3.14 python3.13 python3.12 \
+      $(ls -d "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/3.1[2-9]*/bin/python3 2>/dev/null); do
+    if "$c" -c 'import sys, venv; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then py312="$c"; break; fi
+  done
+  if [[ -n "$py312" ]]; then
+    echo "deps: installing pywebtransport into $pywt_venv ($("$py312" --version))"
+    mkdir -p "$(dirname "$pywt_venv")"
+    "$py312" -m venv --clear "$pywt_venv"
+    "$pywt_venv/bin/python3" -m pip install -q --disable-pip-version-check \
+      -r "$(dirname "$0")/../tests/interop/pywebtransport/requirements.txt" ||
+      echo "deps: installing pywebtransport failed (its checks will fail or skip)"
+  else
+    echo "deps: no Python >= 3.12: the pywebtransport interop peer is not installed"
+  fi
+fi
