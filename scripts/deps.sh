@@ -74,9 +74,11 @@ fi
 # and fail under CI=true.
 wt_src="$(cd "$(dirname "$0")/.." && pwd)/tests/interop/wtransport"
 wt_target="${GOWT_BUILD_DIR:-$(dirname "$0")/../build}/interop-wtransport"
-if command -v cargo >/dev/null; then
-  CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}" CARGO_TARGET_DIR="$wt_target" \
-    cargo build -q --release --locked --manifest-path "$wt_src/Cargo.toml" ||
+# rustup's cargo may be installed but not on PATH (a non-login shell).
+cargo_bin="$(command -v cargo || { [[ -x "$HOME/.cargo/bin/cargo" ]] && echo "$HOME/.cargo/bin/cargo"; } || true)"
+if [[ -n "$cargo_bin" ]]; then
+  CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}" CARGO_TARGET_DIR="$wt_target" PATH="$(dirname "$cargo_bin"):$PATH" \
+    "$cargo_bin" build -q --release --locked --manifest-path "$wt_src/Cargo.toml" ||
     echo "deps: building the wtransport peer failed (its checks will fail or skip)"
 else
   echo "deps: no cargo: the wtransport interop peer is not built (needs Rust >= 1.88, rustup.rs)"
@@ -90,7 +92,7 @@ pywt_venv="${GOWT_BUILD_DIR:-$(dirname "$0")/../build}/interop-venv-pywebtranspo
 if ! "$pywt_venv/bin/python3" -c 'import pywebtransport, sys; v = tuple(int(x) for x in pywebtransport.__version__.split(".")[:2]); sys.exit(v < (0, 21))' 2>/dev/null; then
   py312=""
   for c in python3 python3.14 python3.13 python3.12 \
-      $(ls -d "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/3.1[2-9]*/bin/python3 2>/dev/null); do
+      $(ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.1[2-9]*/bin/python3 2>/dev/null); do
     if "$c" -c 'import sys, venv; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then py312="$c"; break; fi
   done
   if [[ -n "$py312" ]]; then
