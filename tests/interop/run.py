@@ -57,7 +57,11 @@ PEERS = {
     # dialect of its SETTINGS); fc: WebTransport flow control in the session.
     'aioquic': dict(caps=ALL_CAPS),
     # wtransport 0.7.2 (crates.io, on quinn): see wtransport/src/main.rs.
-    'wtransport': dict(caps={'baton'}),
+    # not_in_ctest: checks that run.py runs when named but CTest does not,
+    # with the reason in tests/interop/README.md (failures that are no one
+    # stack's bug alone, written down with their reproducer).
+    'wtransport': dict(caps={'baton'},
+                       not_in_ctest={'reset_at_once_gowt_server', 'reset_at_once_gowt_client'}),
     # pywebtransport 0.21 (PyPI, Python >= 3.12): see pywebtransport/peer.py.
     'pywebtransport': dict(caps={'response_headers', 'close_capsule', 'reset_after_stop', 'drain_recv', 'baton'},
                            token='webtransport-h3', fc=1),
@@ -1067,7 +1071,8 @@ def main():
     a = ap.parse_args()
     CHECKS = checks_for(a.peer)
     if a.list:
-        print('\n'.join(CHECKS))
+        skip = PEERS[a.peer].get('not_in_ctest', set())
+        print('\n'.join(n for n in CHECKS if n not in skip))
         return 0
     VERBOSE = a.verbose
     if not a.build or not a.checks:
