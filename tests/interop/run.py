@@ -63,7 +63,7 @@ PEERS = {
     'wtransport': dict(caps={'baton'},
                        not_in_ctest={'reset_at_once_gowt_server', 'reset_at_once_gowt_client'}),
     # pywebtransport 0.21 (PyPI, Python >= 3.12): see pywebtransport/peer.py.
-    'pywebtransport': dict(caps={'response_headers', 'close_capsule', 'reset_after_stop', 'drain_recv', 'baton'},
+    'pywebtransport': dict(caps={'response_headers', 'close_capsule', 'drain_recv', 'baton'},
                            token='webtransport-h3', fc=1),
 }
 PEER_NAME = 'aioquic'

@@ -75,6 +75,7 @@ class Peer:
         self.streams = {}   # id -> stream object
         self.rx = {}        # id -> bytes received
         self.reset_seen = set()
+        self.stopped = set()   # streams we sent STOP_SENDING on
         self.closed = False
         self.tasks = set()
 
@@ -156,7 +157,11 @@ class Peer:
                 self.rx[sid] = n
         except pwt.StreamError as e:
             emit(ev='stream_error', stream=sid, what=str(e), lib_code=e.error_code)
-            if 'reset' in str(e).lower() or getattr(e, 'error_code', None) is not None:
+            # The peer's RESET_STREAM ends a read with its code, and
+            # STREAM_RESET_RECEIVED (on_reset) does not always come. Once we
+            # sent STOP_SENDING ourselves the error is pywebtransport's own
+            # (0x13000001), not a reset: only the event counts then.
+            if sid not in self.stopped:
                 self.report_reset(sid, e.error_code)
         except Exception as e:
             emit(ev='stream_error', stream=sid, what=repr(e))
@@ -199,6 +204,7 @@ class Peer:
             elif op == 'stop':
                 st = self.streams[c['stream']]
                 code = c['code']
+                self.stopped.add(c['stream'])
                 await st.stop_receiving(error_code=code)
                 emit(ev='did_stop', stream=c['stream'], wire=W.code_to_wire(code), tag=tag)
             elif op == 'datagram':
