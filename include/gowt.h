@@ -783,11 +783,16 @@ int gowt_session_get_info(gowt_ctx *ctx, gowt_session_t s, gowt_session_info *in
  * Open a stream in an established session (a server session counts as
  * established from gowt_session_accept on, even inside its CONNECT
  * callback). bidi: 1 bidirectional, 0 unidirectional. stream_ctx is given
- * back in the stream's events. The stream header is sent at once and stays
- * deliverable even if the stream is reset right away, so the peer always
- * learns of the stream.
+ * back in the stream's events. The stream header is sent at once; a reset
+ * right away waits until the header is packed. A peer that supports
+ * RESET_STREAM_AT (gowt, picoquic, webtransport-go on quic-go) always
+ * learns of the stream; one that does not gets the reset about two round
+ * trips after the header, and learns of the stream only if it read the
+ * header by then (QUIC lets a receiver drop unread data at a reset:
+ * wtransport/quinn sometimes does, tests/interop/README.md).
  * Returns GOWT_OK (*stream_id set), GOWT_ERR_LIMIT (peer's stream limit;
- * retry later), GOWT_ERR_STATE (not established), GOWT_ERR_CLOSED,
+ * GOWT_EV_STREAMS_AVAILABLE tells when to retry), GOWT_ERR_STATE (not
+ * established), GOWT_ERR_CLOSED,
  * GOWT_ERR_NOT_FOUND, GOWT_ERR_INVALID_ARG.
  */
 int gowt_create_local_stream(gowt_ctx *ctx, gowt_session_t s, int bidi,
