@@ -538,7 +538,27 @@ func (s *Session) sendClose(established bool, code uint32, reason string, stream
 	s.closeIsOut()
 	abortStreams(streams)
 	s.ctrl.CancelRead(h3NoError)
-	s.closeOwnedConn(0)
+	// A connection closed at once would take the resets just queued with
+	// it (aioquic saw the close but not the reset of a stream still open,
+	// 2 runs in 30): they get about two round trips first.
+	s.closeOwnedConn(s.resetGrace(len(streams)))
+}
+
+// resetGrace is how long a closing client connection waits for the resets
+// of n aborted streams to leave: 2 smoothed RTTs, 20 ms to 500 ms; 0 when
+// nothing was aborted.
+func (s *Session) resetGrace(n int) time.Duration {
+	if n == 0 {
+		return 0
+	}
+	s.mu.Lock()
+	wc := s.conn
+	s.mu.Unlock()
+	d := 20 * time.Millisecond
+	if wc != nil {
+		d = max(d, 2*wc.qc.ConnectionStats().SmoothedRTT)
+	}
+	return min(d, 500*time.Millisecond)
 }
 
 // finishRemote handles the peer's close capsule (or FIN).
