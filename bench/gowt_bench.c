@@ -16,6 +16,11 @@
  *   {"impl":"gowt","workload":"idle_mem","metric":"KB/session","value":94.1,"sessions":1000,"both_sides":true}
  *   {"impl":"gowt","workload":"events_cb","metric":"events/s","value":5100000,"events":61234}
  *
+ * Every line also ends with "cpu_s": the process CPU time (all threads,
+ * user + system) since the workload started (datagrams: since the previous
+ * rate's result), client and server together; scripts/bench.sh turns it
+ * into CPU seconds per GB.
+ *
  * and a human-readable line per result on stderr (it names the style, API,
  * piece size and dispatch mode used). Exit status 1 when a workload failed,
  * 2 on a command-line error.
@@ -272,10 +277,24 @@ static int fail_rc(gowt_ctx *ctx, const char *what, int rc) {
     return fail("%s: %s (%s)", what, gowt_strerror(rc), msg);
 }
 
+/* Process CPU time (all threads, user + system) in seconds. */
+static double cpu_s(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0;
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* cpu_s of each result: CPU time since the workload started, or since its
+ * previous result (datagrams: one per rate). */
+static double g_cpu0;
+
 static void emit(const char *metric, double value, int decimals, const char *extra,
                  const char *human_fmt, ...) {
-    printf("{\"impl\":\"gowt\",\"workload\":\"%s\",\"metric\":\"%s\",\"value\":%.*f%s}\n",
-           g_workload, metric, decimals, value, extra ? extra : "");
+    double now = cpu_s();
+    printf("{\"impl\":\"gowt\",\"workload\":\"%s\",\"metric\":\"%s\",\"value\":%.*f%s,"
+           "\"cpu_s\":%.3f}\n",
+           g_workload, metric, decimals, value, extra ? extra : "", now - g_cpu0);
+    g_cpu0 = now;
     fflush(stdout);
     char human[640];
     va_list ap;
@@ -1722,6 +1741,7 @@ int main(int argc, char **argv) {
         g_workload = workloads[i].name;
         g_err[0] = 0;
         apply_tuning(g_workload);
+        g_cpu0 = cpu_s();
         if (workloads[i].run() != 0) {
             fprintf(stderr, "gowt %-12s FAILED: %s\n", g_workload, g_err[0] ? g_err : "unknown error");
             failed = 1;

@@ -31,6 +31,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -45,6 +46,9 @@ type result struct {
 	Delivered *int64  `json:"delivered,omitempty"` // datagrams only
 	Sessions  int     `json:"sessions,omitempty"`  // idle_mem only
 	BothSides bool    `json:"both_sides,omitempty"`
+	// CPUs is the process CPU time (user+system, client and server
+	// together) spent in the workload, set when it has one result.
+	CPUs *float64 `json:"cpu_s,omitempty"`
 
 	human string // the stderr line
 }
@@ -148,6 +152,16 @@ func emit(stdout, stderr io.Writer, r result) error {
 	return nil
 }
 
+// cpuNow is the process CPU time (user + system) in seconds.
+func cpuNow() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Sec) + float64(ru.Utime.Usec)/1e6 +
+		float64(ru.Stime.Sec) + float64(ru.Stime.Usec)/1e6
+}
+
 // settle releases the previous workload's garbage so it does not disturb the
 // next one.
 func settle() {
@@ -171,7 +185,12 @@ func main() {
 	opts := options{short: *short}
 	failed := false
 	for _, w := range sel {
+		cpu0 := cpuNow()
 		res, err := w.run(opts)
+		if len(res) == 1 {
+			c := round(cpuNow()-cpu0, 3)
+			res[0].CPUs = &c
+		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "go %-12s FAILED: %v\n", w.name, err)
 			failed = true
