@@ -106,3 +106,11 @@ if ! "$pywt_venv/bin/python3" -c 'import pywebtransport, sys; v = tuple(int(x) f
     echo "deps: no Python >= 3.12: the pywebtransport interop peer is not installed"
   fi
 fi
+
+# --- bench/wtransport (the wtransport column of scripts/bench.sh): cargo
+# with Rust >= 1.88 (wtransport 0.7's rust-version). Debian 12's rustc is
+# 1.63, too old, so nothing is installed here; this only says so. Without it
+# scripts/bench.sh skips that column (and fails under CI=true).
+if ! command -v cargo >/dev/null && [[ ! -x "$HOME/.cargo/bin/cargo" ]]; then
+  echo "deps: cargo (Rust >= 1.88) not found: bench/wtransport cannot be built"
+fi
