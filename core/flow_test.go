@@ -351,6 +351,12 @@ func TestSessionsIsolatedOnSharedConnection(t *testing.T) {
 	t.Logf("session A alone %.0f MB/s, beside a stalled session B %.0f MB/s (%.0f %%); B sent %d MB",
 		alone/1e6, shared/1e6, 100*shared/alone, b.BytesSent.Load()>>20)
 	if shared < 0.4*alone {
+		if raceOn {
+			// Throughput under the race detector on a loaded box measures
+			// CPU, not flow control; scripts/test.sh runs this test in a
+			// normal build too, where it must hold.
+			t.Skipf("race detector: A at %.0f %% (checked in the normal build)", 100*shared/alone)
+		}
 		t.Fatalf("session A fell to %.0f %% of its throughput while B was stalled", 100*shared/alone)
 	}
 }

@@ -20,10 +20,11 @@ for m in cmd/wtpeer cmd/wtbench-go; do
 done
 # --- end nested Go modules
 
-# The FIN check counts frames in a qlog: run it at full speed too (the race
-# detector's slowdown widens the one window quic-go leaves; see the test).
-echo "== FIN on the last frame, normal build"
-go test -count=1 -run 'TestFinOnLastDataFrame' ./core/
+# The FIN check counts frames in a qlog, the isolation check throughput:
+# run them at full speed too (under the race detector the first allows a
+# small rate, the second only logs; see the tests).
+echo "== FIN on the last frame and session isolation, normal build"
+go test -count=1 -run 'TestFinOnLastDataFrame|TestSessionsIsolatedOnSharedConnection' ./core/
 
 echo "== fuzz targets, short form (scripts/fuzz.sh --long for the long one)"
 scripts/fuzz.sh --short
