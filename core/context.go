@@ -398,6 +398,15 @@ func (c *Context) deliver(b *Batch) {
 	if len(b.Events) == 0 {
 		return
 	}
+	// gowt.h: "After DEREGISTER the session handle is invalid (calls return
+	// GOWT_ERR_NOT_FOUND)". The session leaves the registry before its
+	// DEREGISTER callback runs, so no thread that learnt of the DEREGISTER
+	// can still reach it (pop makes DEREGISTER the first event of a batch).
+	if ev := &b.Events[0]; ev.Type == EvDeregister {
+		c.mu.Lock()
+		delete(c.sessions, ev.Sess.Handle)
+		c.mu.Unlock()
+	}
 	if cap(b.Results) < len(b.Events) {
 		b.Results = make([]int32, len(b.Events), batchMax)
 	}

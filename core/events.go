@@ -215,6 +215,13 @@ func (q *eventQueue) pop(dst []Event, max int) []Event {
 	freed := 0
 	for i := 0; i < n; i++ {
 		ev := q.items[q.head+i]
+		// A DEREGISTER always starts a batch: its session is forgotten
+		// just before the batch is delivered (Context.deliver), and the
+		// events before it in the queue still find their session.
+		if i > 0 && ev.Type == EvDeregister {
+			n = i
+			break
+		}
 		if ev.isData {
 			freed++
 			q.bytes -= ev.charge
