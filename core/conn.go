@@ -41,7 +41,13 @@ type wtConn struct {
 	sessions map[uint64]*Session
 	early    map[uint64][]earlyStream
 	nEarly   int
-	everUsed bool
+	// earlyTimer expires held streams; one per connection, stopped when the
+	// connection closes: a timer per stream kept the closed connection (all
+	// its quic-go stream state) alive for earlyStreamTimeout, which a peer
+	// flooding streams for unknown sessions turned into hundreds of MB.
+	earlyTimer *time.Timer
+	gone       bool // connection closed: nothing more is held
+	everUsed   bool
 }
 
 type earlyStream struct {
@@ -169,7 +175,7 @@ func (wc *wtConn) route(id uint64, es earlyStream) {
 	wc.mu.Lock()
 	s := wc.sessions[id]
 	if s == nil {
-		if wc.nEarly >= earlyStreamMax {
+		if wc.nEarly >= earlyStreamMax || wc.gone {
 			wc.mu.Unlock()
 			rejectStream(es)
 			return
@@ -177,8 +183,10 @@ func (wc *wtConn) route(id uint64, es earlyStream) {
 		es.at = time.Now()
 		wc.early[id] = append(wc.early[id], es)
 		wc.nEarly++
+		if wc.earlyTimer == nil {
+			wc.earlyTimer = time.AfterFunc(earlyStreamTimeout, func() { wc.ctx.recovered(wc.expireEarly) })
+		}
 		wc.mu.Unlock()
-		time.AfterFunc(earlyStreamTimeout, func() { wc.ctx.recovered(wc.expireEarly) })
 		return
 	}
 	wc.mu.Unlock()
@@ -188,6 +196,8 @@ func (wc *wtConn) route(id uint64, es earlyStream) {
 func (wc *wtConn) expireEarly() {
 	var drop []earlyStream
 	wc.mu.Lock()
+	wc.earlyTimer = nil
+	var oldest time.Time
 	for id, list := range wc.early {
 		keep := list[:0]
 		for _, es := range list {
@@ -196,6 +206,9 @@ func (wc *wtConn) expireEarly() {
 				wc.nEarly--
 			} else {
 				keep = append(keep, es)
+				if oldest.IsZero() || es.at.Before(oldest) {
+					oldest = es.at
+				}
 			}
 		}
 		if len(keep) == 0 {
@@ -203,6 +216,10 @@ func (wc *wtConn) expireEarly() {
 		} else {
 			wc.early[id] = keep
 		}
+	}
+	if !oldest.IsZero() && !wc.gone {
+		wc.earlyTimer = time.AfterFunc(earlyStreamTimeout-time.Since(oldest),
+			func() { wc.ctx.recovered(wc.expireEarly) })
 	}
 	wc.mu.Unlock()
 	for _, es := range drop {
@@ -275,6 +292,12 @@ func (wc *wtConn) connClosed() {
 		}
 	}
 	wc.early = map[uint64][]earlyStream{}
+	wc.nEarly = 0
+	wc.gone = true
+	if wc.earlyTimer != nil {
+		wc.earlyTimer.Stop()
+		wc.earlyTimer = nil
+	}
 	wc.mu.Unlock()
 	msg := "connection closed"
 	if err != nil && err != io.EOF {
