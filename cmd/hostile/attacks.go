@@ -152,7 +152,7 @@ func floodOnce(ctx context.Context, t *target, st *stats) {
 				st.add("uni-opened", 1)
 			}
 		}
-		var lim quic.StreamLimitReachedError
+		var lim *quic.StreamLimitReachedError // quic-go returns a pointer
 		if errors.As(err, &lim) {
 			limitHits++
 			st.add("limit-hits", 1)
