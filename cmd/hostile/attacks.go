@@ -583,6 +583,12 @@ func noMaxStreamsOnce(ctx context.Context, t *target, st *stats) {
 				}
 			}
 			st.add("server:"+out, 1)
+			// gowt_baton closes a session whose lanes it cannot open
+			// (GOWT_ERR_LIMIT -> DA_YAMN "Not enough streams"); a server
+			// that waits instead never learnt of the limit.
+			if !strings.HasPrefix(out, "closed-") {
+				st.finding("the server did not close the session it cannot open streams for (%s)", out)
+			}
 			return
 		}
 	}
