@@ -51,6 +51,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -132,6 +133,8 @@ func startServer(baton, wwwDir, logFile string) (*target, error) {
 		args = append(args, "-L", "-l", logFile)
 	}
 	cmd := exec.Command(baton, append(args, "/baton")...)
+	// The server goes with us, also when we are killed (CTest timeout).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -355,6 +358,8 @@ func main() {
 			break
 		}
 	}
+	_ = t.proc.Process.Kill() // os.Exit skips deferred calls
+	os.RemoveAll(dir)
 	if !ok {
 		fmt.Println("hostile: FAILED")
 		os.Exit(1)
