@@ -381,6 +381,8 @@ func driver(total, every, par int) int {
 		return 1
 	}
 	srv := exec.Command(self, "-role", "server")
+	// Children go with the driver, also when it is killed (CTest timeout).
+	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, _ := srv.StdinPipe()
 	stdout, _ := srv.StdoutPipe()
 	srv.Stderr = os.Stderr
@@ -454,6 +456,7 @@ func driver(total, every, par int) int {
 			go func() {
 				defer wg.Done()
 				c := exec.Command(self, "-role", "client", "-url", base, "-n", strconv.Itoa(k-nv), "-c", "16")
+				c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 				c.Stderr = os.Stderr
 				outb, err := c.Output()
 				mu.Lock()
@@ -470,6 +473,7 @@ func driver(total, every, par int) int {
 			go func() {
 				defer wg.Done()
 				v := exec.Command(self, "-role", "client", "-url", base, "-n", strconv.Itoa(nv), "-victim")
+				v.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 				vout, _ := v.StdoutPipe()
 				v.Stderr = os.Stderr
 				if err := v.Start(); err != nil {
