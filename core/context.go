@@ -110,8 +110,9 @@ type Context struct {
 	clientTrOnce sync.Once
 	clientTrErr  error
 
-	bufPool   sync.Pool    // readBufSize buffers
-	smallBufs [2]sync.Pool // smallBufSizes buffers for small reads
+	bufPool   sync.Pool      // readBufSize buffers
+	smallBufs [2]sync.Pool   // smallBufSizes buffers for small reads
+	hs        handshakeGuard // server handshakes in progress (retry.go)
 	lastErr   atomic.Pointer[string]
 	logLevel  atomic.Int32                   // LogOff..LogDebug
 	goLog     atomic.Pointer[func(LogEntry)] // goDeliverer's log function

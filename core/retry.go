@@ -1,42 +1,41 @@
 package core
 
 import (
-	"net"
-	"sync"
-	"time"
+	"sync/atomic"
+
+	"github.com/quic-go/quic-go"
 )
 
-// retryGuard decides when quic-go answers a new connection attempt with a
-// Retry (QUIC address validation, quic.Transport.VerifySourceAddress): when
-// unvalidated attempts come faster than retryRate per second beyond a burst
-// of retryBurst. A Retry costs the server no state, so clients that never
-// complete their handshake (a half-open flood: about 70 KB each until the
-// handshake timeout otherwise, found by cmd/hostile half-open) no longer
-// pile up; well-behaved clients pay one round trip more while it lasts.
-type retryGuard struct {
-	mu     sync.Mutex
-	tokens float64
-	last   time.Time
-}
+// retryPending is how many handshakes may be in progress (accepted, not
+// complete) before new connection attempts are answered with a Retry (QUIC
+// address validation, quic.Transport.VerifySourceAddress). A Retry costs
+// the server no state, so clients that never complete their handshake (a
+// half-open flood: about 70 KB each until the handshake timeout otherwise,
+// found by cmd/hostile half-open) cannot pile up, while a busy server whose
+// clients do complete (setup benchmarks, reconnect storms) never pays the
+// extra round trip.
+const retryPending = 256
 
-const (
-	retryBurst = 256
-	retryRate  = 64.0 // attempts per second without Retry, sustained
-)
+// handshakeGuard counts a context's server handshakes in progress.
+type handshakeGuard struct{ pending atomic.Int64 }
 
-func (g *retryGuard) verify(net.Addr) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	now := time.Now()
-	if g.last.IsZero() {
-		g.tokens = retryBurst
-	} else {
-		g.tokens = min(retryBurst, g.tokens+now.Sub(g.last).Seconds()*retryRate)
+// verify is VerifySourceAddress: true asks quic-go to send a Retry.
+func (g *handshakeGuard) verify(_ any) bool { return g.pending.Load() >= retryPending }
+
+// trackHandshake counts qc until its handshake completes or it closes
+// (acceptLoop: the early listener hands connections over mid-handshake).
+func (c *Context) trackHandshake(qc *quic.Conn) {
+	select {
+	case <-qc.HandshakeComplete():
+		return // already done: nothing to count
+	default:
 	}
-	g.last = now
-	if g.tokens >= 1 {
-		g.tokens--
-		return false
-	}
-	return true
+	c.hs.pending.Add(1)
+	c.goSafe(func() {
+		defer c.hs.pending.Add(-1)
+		select {
+		case <-qc.HandshakeComplete():
+		case <-qc.Context().Done():
+		}
+	})
 }

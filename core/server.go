@@ -121,7 +121,7 @@ func (c *Context) Listen(host string, port int) (int, error) {
 	if err != nil {
 		return 0, errf(ErrNetwork, "listen on %s:%d: %v", host, port, err)
 	}
-	tr := &quic.Transport{Conn: udp, VerifySourceAddress: (&retryGuard{}).verify}
+	tr := &quic.Transport{Conn: udp, VerifySourceAddress: func(a net.Addr) bool { return c.hs.verify(a) }}
 	// An early listener hands us connections before the handshake is
 	// complete, so our SETTINGS leave in the server's first flight (0.5-RTT)
 	// and the client does not wait an extra round trip for them.
@@ -151,6 +151,7 @@ func (c *Context) acceptLoop(l *listener) {
 			return
 		}
 		c.logf(LogDebug, compQUIC, "connection from %s", qc.RemoteAddr())
+		c.trackHandshake(qc)
 		wc := newWTConn(c, qc, false)
 		if !c.trackConn(wc) {
 			qc.CloseWithError(0, "")
