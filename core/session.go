@@ -536,6 +536,7 @@ func (s *Session) sendClose(established bool, code uint32, reason string, stream
 	case <-time.After(closeAnswerTimeout):
 	}
 	s.closeIsOut()
+	waitFinishing(streams, time.Now().Add(closeAnswerTimeout))
 	abortStreams(streams)
 	s.ctrl.CancelRead(h3NoError)
 	// A connection closed at once would take the resets just queued with

@@ -1000,6 +1000,26 @@ func (st *Stream) markFreed() {
 // code, not mapped). A send side that finished (FIN written, reset, or the
 // peer's STOP_SENDING) is left alone: resetting a stream whose FIN is out
 // makes Chromium report the session's close as "Connection lost".
+// finishing reports whether the application handed over the stream's FIN
+// and the sender is still writing up to it.
+func (st *Stream) finishing() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.hasSend && st.finQueued && !st.sendDone && st.pendingReset < 0
+}
+
+// waitFinishing waits, until deadline, for streams whose FIN the
+// application queued before the close to have it written: a reset must not
+// overtake data the application finished (found under the race detector,
+// where the sender goroutine can lag behind a close of the session).
+func waitFinishing(streams []*Stream, deadline time.Time) {
+	for _, st := range streams {
+		for st.finishing() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
 func (st *Stream) abort(code quic.StreamErrorCode) {
 	st.mu.Lock()
 	send := st.hasSend && (!st.sendDone || st.pendingReset >= 0)
