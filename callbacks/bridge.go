@@ -164,7 +164,7 @@ type Options struct {
 // (core.Session.connectResult); C's GOWT_CONNECT_DEFER maps to it.
 const coreDefer = 1
 
-var handles sync.Map // unsafe.Pointer -> *Handle
+var handles sync.Map // uintptr(gowt_ctx *) -> *Handle (keys are integers: see capi guard)
 
 // NewHandle creates a context whose callbacks are C functions.
 func NewHandle(cfg core.Config, opts Options) (*Handle, error) {
@@ -181,13 +181,13 @@ func NewHandle(cfg core.Config, opts Options) (*Handle, error) {
 	// go-pointer gives a unique C address per handle, so C never holds a Go
 	// pointer to the context.
 	h.Ptr = pointer.Save(h)
-	handles.Store(h.Ptr, h)
+	handles.Store(uintptr(h.Ptr), h)
 	return h, nil
 }
 
 // Lookup returns the handle behind a gowt_ctx *, or nil.
-func Lookup(p unsafe.Pointer) *Handle {
-	if p == nil {
+func Lookup(p uintptr) *Handle {
+	if p == 0 {
 		return nil
 	}
 	v, ok := handles.Load(p)
@@ -199,7 +199,7 @@ func Lookup(p unsafe.Pointer) *Handle {
 
 // Release forgets a destroyed context's handle.
 func (h *Handle) Release() {
-	handles.Delete(h.Ptr)
+	handles.Delete(uintptr(h.Ptr))
 	pointer.Unref(h.Ptr)
 	for _, p := range h.protos {
 		C.free(unsafe.Pointer(p))

@@ -68,99 +68,99 @@ void(gowt_connect_options_init)(gowt_connect_options *o) {
 int gowt_ctx_create(const gowt_config *cfg, gowt_ctx **out) {
     return gowtgo_ctx_create((gowt_config *)cfg, out);
 }
-int gowt_ctx_destroy(gowt_ctx *ctx) { return gowtgo_ctx_destroy(ctx); }
+int gowt_ctx_destroy(gowt_ctx *ctx) { return gowtgo_ctx_destroy((uintptr_t)ctx); }
 int gowt_ctx_last_error(gowt_ctx *ctx, char *buf, size_t len) {
-    return gowtgo_ctx_last_error(ctx, buf, len);
+    return gowtgo_ctx_last_error((uintptr_t)ctx, buf, len);
 }
-int gowt_ctx_get_fd(gowt_ctx *ctx, int *fd) { return gowtgo_ctx_get_fd(ctx, fd); }
+int gowt_ctx_get_fd(gowt_ctx *ctx, int *fd) { return gowtgo_ctx_get_fd((uintptr_t)ctx, fd); }
 int gowt_ctx_process_events(gowt_ctx *ctx, int max_events) {
-    return gowtgo_ctx_process_events(ctx, max_events);
+    return gowtgo_ctx_process_events((uintptr_t)ctx, max_events);
 }
-int gowt_ctx_wait(gowt_ctx *ctx, int timeout_ms) { return gowtgo_ctx_wait(ctx, timeout_ms); }
-int gowt_ctx_cert_hash(gowt_ctx *ctx, uint8_t out[32]) { return gowtgo_ctx_cert_hash(ctx, out); }
+int gowt_ctx_wait(gowt_ctx *ctx, int timeout_ms) { return gowtgo_ctx_wait((uintptr_t)ctx, timeout_ms); }
+int gowt_ctx_cert_hash(gowt_ctx *ctx, uint8_t out[32]) { return gowtgo_ctx_cert_hash((uintptr_t)ctx, out); }
 int gowt_ctx_set_log(gowt_ctx *ctx, int level, gowt_log_cb cb, void *app) {
-    return gowtgo_ctx_set_log(ctx, level, (void *)cb, app);
+    return gowtgo_ctx_set_log((uintptr_t)ctx, level, (void *)cb, app);
 }
 
 int gowt_server_listen(gowt_ctx *ctx, const char *host, uint16_t port, uint16_t *bound_port) {
-    return gowtgo_server_listen(ctx, (char *)host, port, bound_port);
+    return gowtgo_server_listen((uintptr_t)ctx, (char *)host, port, bound_port);
 }
 int gowt_server_register(gowt_ctx *ctx, const char *path, gowt_session_cb cb, void *app_ctx,
                          const gowt_path_options *opts) {
-    return gowtgo_server_register(ctx, (char *)path, cb, app_ctx, (gowt_path_options *)opts);
+    return gowtgo_server_register((uintptr_t)ctx, (char *)path, cb, app_ctx, (gowt_path_options *)opts);
 }
 int gowt_server_unregister(gowt_ctx *ctx, const char *path) {
-    return gowtgo_server_unregister(ctx, (char *)path);
+    return gowtgo_server_unregister((uintptr_t)ctx, (char *)path);
 }
 
 int gowt_connect(gowt_ctx *ctx, const char *url, const gowt_connect_options *opts,
                  gowt_session_cb cb, void *app_ctx, gowt_session_t *out) {
-    return gowtgo_connect(ctx, (char *)url, (gowt_connect_options *)opts, cb, app_ctx, out);
+    return gowtgo_connect((uintptr_t)ctx, (char *)url, (gowt_connect_options *)opts, cb, app_ctx, out);
 }
 
 int gowt_session_accept(gowt_ctx *ctx, gowt_session_t s, const char *protocol) {
-    return gowtgo_session_accept(ctx, s, (char *)protocol);
+    return gowtgo_session_accept((uintptr_t)ctx, s, (char *)protocol);
 }
 int gowt_session_refuse(gowt_ctx *ctx, gowt_session_t s, int status) {
-    return gowtgo_session_refuse(ctx, s, status);
+    return gowtgo_session_refuse((uintptr_t)ctx, s, status);
 }
 int gowt_session_close(gowt_ctx *ctx, gowt_session_t s, uint32_t code, const char *reason,
                        size_t reason_len) {
-    return gowtgo_session_close(ctx, s, code, (char *)reason, reason_len);
+    return gowtgo_session_close((uintptr_t)ctx, s, code, (char *)reason, reason_len);
 }
-int gowt_session_drain(gowt_ctx *ctx, gowt_session_t s) { return gowtgo_session_drain(ctx, s); }
+int gowt_session_drain(gowt_ctx *ctx, gowt_session_t s) { return gowtgo_session_drain((uintptr_t)ctx, s); }
 int gowt_session_set_app_ctx(gowt_ctx *ctx, gowt_session_t s, void *app_ctx) {
-    return gowtgo_session_set_app_ctx(ctx, s, app_ctx);
+    return gowtgo_session_set_app_ctx((uintptr_t)ctx, s, app_ctx);
 }
 int gowt_session_get_id(gowt_ctx *ctx, gowt_session_t s, uint64_t *id) {
-    return gowtgo_session_get_id(ctx, s, id);
+    return gowtgo_session_get_id((uintptr_t)ctx, s, id);
 }
 int gowt_session_get_info(gowt_ctx *ctx, gowt_session_t s, gowt_session_info *info) {
-    return gowtgo_session_get_info(ctx, s, info);
+    return gowtgo_session_get_info((uintptr_t)ctx, s, info);
 }
 
 int gowt_create_local_stream(gowt_ctx *ctx, gowt_session_t s, int bidi, void *stream_ctx,
                              uint64_t *stream_id) {
-    return gowtgo_create_local_stream(ctx, s, bidi, stream_ctx, stream_id);
+    return gowtgo_create_local_stream((uintptr_t)ctx, s, bidi, stream_ctx, stream_id);
 }
 int gowt_stream_send(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, const void *data,
                      size_t len, int fin) {
-    return gowtgo_stream_send(ctx, s, stream_id, (void *)data, len, fin);
+    return gowtgo_stream_send((uintptr_t)ctx, s, stream_id, (void *)data, len, fin);
 }
 int gowt_stream_mark_active(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, int active) {
-    return gowtgo_stream_mark_active(ctx, s, stream_id, active);
+    return gowtgo_stream_mark_active((uintptr_t)ctx, s, stream_id, active);
 }
 int gowt_provide_stream_data(gowt_ctx *ctx, const gowt_event *ev, size_t n, int fin,
                              int still_active, uint8_t **buf) {
-    return gowtgo_provide_stream_data(ctx, (gowt_event *)ev, n, fin, still_active, buf);
+    return gowtgo_provide_stream_data((uintptr_t)ctx, (gowt_event *)ev, n, fin, still_active, buf);
 }
 int gowt_stream_reset(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, uint32_t code) {
-    return gowtgo_stream_reset(ctx, s, stream_id, code);
+    return gowtgo_stream_reset((uintptr_t)ctx, s, stream_id, code);
 }
 int gowt_stream_stop_sending(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, uint32_t code) {
-    return gowtgo_stream_stop_sending(ctx, s, stream_id, code);
+    return gowtgo_stream_stop_sending((uintptr_t)ctx, s, stream_id, code);
 }
 
 int gowt_stream_set_receive_enabled(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, int on) {
-    return gowtgo_stream_set_receive_enabled(ctx, s, stream_id, on);
+    return gowtgo_stream_set_receive_enabled((uintptr_t)ctx, s, stream_id, on);
 }
 int gowt_stream_set_priority(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
                              int64_t send_order, uint32_t send_group) {
-    return gowtgo_stream_set_priority(ctx, s, stream_id, send_order, send_group);
+    return gowtgo_stream_set_priority((uintptr_t)ctx, s, stream_id, send_order, send_group);
 }
 int gowt_stream_set_ctx(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, void *stream_ctx) {
-    return gowtgo_stream_set_ctx(ctx, s, stream_id, stream_ctx);
+    return gowtgo_stream_set_ctx((uintptr_t)ctx, s, stream_id, stream_ctx);
 }
 
 int gowt_send_datagram(gowt_ctx *ctx, gowt_session_t s, const void *data, size_t len) {
-    return gowtgo_send_datagram(ctx, s, (void *)data, len);
+    return gowtgo_send_datagram((uintptr_t)ctx, s, (void *)data, len);
 }
 int gowt_set_datagram_ready(gowt_ctx *ctx, gowt_session_t s, int ready) {
-    return gowtgo_set_datagram_ready(ctx, s, ready);
+    return gowtgo_set_datagram_ready((uintptr_t)ctx, s, ready);
 }
 int gowt_provide_datagram(gowt_ctx *ctx, const gowt_event *ev, size_t n, int more, uint8_t **buf) {
-    return gowtgo_provide_datagram(ctx, (gowt_event *)ev, n, more, buf);
+    return gowtgo_provide_datagram((uintptr_t)ctx, (gowt_event *)ev, n, more, buf);
 }
 int gowt_max_datagram_size(gowt_ctx *ctx, gowt_session_t s, size_t *out) {
-    return gowtgo_max_datagram_size(ctx, s, out);
+    return gowtgo_max_datagram_size((uintptr_t)ctx, s, out);
 }

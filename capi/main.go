@@ -45,20 +45,26 @@ func fail(h *callbacks.Handle, err error) C.int {
 	return C.int(core.CodeOf(err))
 }
 
-func errNoCtx(ctxp *C.gowt_ctx) error {
-	return &core.Error{Code: core.ErrNotFound, Msg: fmt.Sprintf("gowt_ctx %p is unknown or destroyed", unsafe.Pointer(ctxp))}
+func errNoCtx(ctxp C.uintptr_t) error {
+	return &core.Error{Code: core.ErrNotFound, Msg: fmt.Sprintf("gowt_ctx %#x is unknown or destroyed", uintptr(ctxp))}
 }
 
 // guard runs f for a known context: it recovers panics (a panic must never
 // reach the host), maps errors to codes and records the last error message.
-func guard(ctxp *C.gowt_ctx, f func(h *callbacks.Handle) error) (ret C.int) {
+//
+// The context handle crosses as an integer (gowt.c casts it): a bogus small
+// value the application passes (a stale or garbage gowt_ctx *) must never
+// sit in a Go pointer slot, where the runtime's stack copying throws
+// "invalid pointer found on stack" and kills the host (found by
+// tests/misuse).
+func guard(ctxp C.uintptr_t, f func(h *callbacks.Handle) error) (ret C.int) {
 	var h *callbacks.Handle
 	defer func() {
 		if r := recover(); r != nil {
 			ret = fail(h, errInternal(fmt.Sprintf("internal error: %v", r)))
 		}
 	}()
-	h = callbacks.Lookup(unsafe.Pointer(ctxp))
+	h = callbacks.Lookup(uintptr(ctxp))
 	if h == nil {
 		return fail(nil, errNoCtx(ctxp))
 	}
@@ -369,7 +375,7 @@ func gowtgo_ctx_create(cfg *C.gowt_config, out **C.gowt_ctx) (ret C.int) {
 }
 
 //export gowtgo_ctx_destroy
-func gowtgo_ctx_destroy(ctxp *C.gowt_ctx) C.int {
+func gowtgo_ctx_destroy(ctxp C.uintptr_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if err := h.Ctx.Destroy(); err != nil {
 			return err
@@ -380,9 +386,9 @@ func gowtgo_ctx_destroy(ctxp *C.gowt_ctx) C.int {
 }
 
 //export gowtgo_ctx_last_error
-func gowtgo_ctx_last_error(ctxp *C.gowt_ctx, buf *C.char, n C.size_t) (ret C.int) {
+func gowtgo_ctx_last_error(ctxp C.uintptr_t, buf *C.char, n C.size_t) (ret C.int) {
 	defer protect(&ret)
-	h := callbacks.Lookup(unsafe.Pointer(ctxp))
+	h := callbacks.Lookup(uintptr(ctxp))
 	switch {
 	case h == nil:
 		return fail(nil, errNoCtx(ctxp))
@@ -400,7 +406,7 @@ func gowtgo_ctx_last_error(ctxp *C.gowt_ctx, buf *C.char, n C.size_t) (ret C.int
 }
 
 //export gowtgo_ctx_get_fd
-func gowtgo_ctx_get_fd(ctxp *C.gowt_ctx, fd *C.int) C.int {
+func gowtgo_ctx_get_fd(ctxp C.uintptr_t, fd *C.int) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if fd == nil {
 			return errArg("fd is NULL")
@@ -415,7 +421,7 @@ func gowtgo_ctx_get_fd(ctxp *C.gowt_ctx, fd *C.int) C.int {
 }
 
 //export gowtgo_ctx_process_events
-func gowtgo_ctx_process_events(ctxp *C.gowt_ctx, max C.int) C.int {
+func gowtgo_ctx_process_events(ctxp C.uintptr_t, max C.int) C.int {
 	n := 0
 	ret := guard(ctxp, func(h *callbacks.Handle) (err error) {
 		n, err = h.Ctx.ProcessEvents(int(max))
@@ -428,7 +434,7 @@ func gowtgo_ctx_process_events(ctxp *C.gowt_ctx, max C.int) C.int {
 }
 
 //export gowtgo_ctx_wait
-func gowtgo_ctx_wait(ctxp *C.gowt_ctx, timeout C.int) C.int {
+func gowtgo_ctx_wait(ctxp C.uintptr_t, timeout C.int) C.int {
 	ready := 0
 	ret := guard(ctxp, func(h *callbacks.Handle) error {
 		if timeout < -1 {
@@ -484,7 +490,7 @@ func gowtgo_ctx_wait(ctxp *C.gowt_ctx, timeout C.int) C.int {
 }
 
 //export gowtgo_ctx_set_log
-func gowtgo_ctx_set_log(ctxp *C.gowt_ctx, level C.int, cb unsafe.Pointer, app unsafe.Pointer) C.int {
+func gowtgo_ctx_set_log(ctxp C.uintptr_t, level C.int, cb unsafe.Pointer, app unsafe.Pointer) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if level < core.LogOff || level > core.LogDebug {
 			return errArg("log level %d is not GOWT_LOG_OFF (0) .. GOWT_LOG_DEBUG (4)", level)
@@ -498,7 +504,7 @@ func gowtgo_ctx_set_log(ctxp *C.gowt_ctx, level C.int, cb unsafe.Pointer, app un
 }
 
 //export gowtgo_ctx_cert_hash
-func gowtgo_ctx_cert_hash(ctxp *C.gowt_ctx, out *C.uint8_t) C.int {
+func gowtgo_ctx_cert_hash(ctxp C.uintptr_t, out *C.uint8_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if out == nil {
 			return errArg("out is NULL")
@@ -516,7 +522,7 @@ func gowtgo_ctx_cert_hash(ctxp *C.gowt_ctx, out *C.uint8_t) C.int {
 // Server
 
 //export gowtgo_server_listen
-func gowtgo_server_listen(ctxp *C.gowt_ctx, host *C.char, port C.uint16_t, bound *C.uint16_t) C.int {
+func gowtgo_server_listen(ctxp C.uintptr_t, host *C.char, port C.uint16_t, bound *C.uint16_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		p, err := h.Ctx.Listen(goStr(host), int(port))
 		if err != nil {
@@ -530,7 +536,7 @@ func gowtgo_server_listen(ctxp *C.gowt_ctx, host *C.char, port C.uint16_t, bound
 }
 
 //export gowtgo_server_register
-func gowtgo_server_register(ctxp *C.gowt_ctx, path *C.char, cb C.gowt_session_cb, app unsafe.Pointer, op *C.gowt_path_options) C.int {
+func gowtgo_server_register(ctxp C.uintptr_t, path *C.char, cb C.gowt_session_cb, app unsafe.Pointer, op *C.gowt_path_options) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if path == nil || cb == nil {
 			return errArg("path and callback must not be NULL")
@@ -553,7 +559,7 @@ func gowtgo_server_register(ctxp *C.gowt_ctx, path *C.char, cb C.gowt_session_cb
 }
 
 //export gowtgo_server_unregister
-func gowtgo_server_unregister(ctxp *C.gowt_ctx, path *C.char) C.int {
+func gowtgo_server_unregister(ctxp C.uintptr_t, path *C.char) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if path == nil {
 			return errArg("path is NULL")
@@ -583,7 +589,7 @@ func cStrings(arr **C.char, n C.size_t) ([]string, error) {
 }
 
 //export gowtgo_connect
-func gowtgo_connect(ctxp *C.gowt_ctx, url *C.char, op *C.gowt_connect_options, cb C.gowt_session_cb, app unsafe.Pointer, out *C.gowt_session_t) C.int {
+func gowtgo_connect(ctxp C.uintptr_t, url *C.char, op *C.gowt_connect_options, cb C.gowt_session_cb, app unsafe.Pointer, out *C.gowt_session_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if url == nil || cb == nil || out == nil {
 			return errArg("url, callback and out must not be NULL")
@@ -619,7 +625,7 @@ func gowtgo_connect(ctxp *C.gowt_ctx, url *C.char, op *C.gowt_connect_options, c
 // Sessions
 
 //export gowtgo_session_accept
-func gowtgo_session_accept(ctxp *C.gowt_ctx, s C.gowt_session_t, proto *C.char) C.int {
+func gowtgo_session_accept(ctxp C.uintptr_t, s C.gowt_session_t, proto *C.char) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		sess, err := session(h, s)
 		if err != nil {
@@ -630,7 +636,7 @@ func gowtgo_session_accept(ctxp *C.gowt_ctx, s C.gowt_session_t, proto *C.char) 
 }
 
 //export gowtgo_session_refuse
-func gowtgo_session_refuse(ctxp *C.gowt_ctx, s C.gowt_session_t, status C.int) C.int {
+func gowtgo_session_refuse(ctxp C.uintptr_t, s C.gowt_session_t, status C.int) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		sess, err := session(h, s)
 		if err != nil {
@@ -641,7 +647,7 @@ func gowtgo_session_refuse(ctxp *C.gowt_ctx, s C.gowt_session_t, status C.int) C
 }
 
 //export gowtgo_session_close
-func gowtgo_session_close(ctxp *C.gowt_ctx, s C.gowt_session_t, code C.uint32_t, reason *C.char, n C.size_t) C.int {
+func gowtgo_session_close(ctxp C.uintptr_t, s C.gowt_session_t, code C.uint32_t, reason *C.char, n C.size_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if reason == nil && n > 0 {
 			return errArg("reason is NULL but reason_len is %d", n)
@@ -658,7 +664,7 @@ func gowtgo_session_close(ctxp *C.gowt_ctx, s C.gowt_session_t, code C.uint32_t,
 }
 
 //export gowtgo_session_drain
-func gowtgo_session_drain(ctxp *C.gowt_ctx, s C.gowt_session_t) C.int {
+func gowtgo_session_drain(ctxp C.uintptr_t, s C.gowt_session_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		sess, err := session(h, s)
 		if err != nil {
@@ -669,7 +675,7 @@ func gowtgo_session_drain(ctxp *C.gowt_ctx, s C.gowt_session_t) C.int {
 }
 
 //export gowtgo_session_set_app_ctx
-func gowtgo_session_set_app_ctx(ctxp *C.gowt_ctx, s C.gowt_session_t, app unsafe.Pointer) C.int {
+func gowtgo_session_set_app_ctx(ctxp C.uintptr_t, s C.gowt_session_t, app unsafe.Pointer) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		sess, err := session(h, s)
 		if err != nil {
@@ -682,7 +688,7 @@ func gowtgo_session_set_app_ctx(ctxp *C.gowt_ctx, s C.gowt_session_t, app unsafe
 }
 
 //export gowtgo_session_get_id
-func gowtgo_session_get_id(ctxp *C.gowt_ctx, s C.gowt_session_t, id *C.uint64_t) C.int {
+func gowtgo_session_get_id(ctxp C.uintptr_t, s C.gowt_session_t, id *C.uint64_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if id == nil {
 			return errArg("id is NULL")
@@ -701,7 +707,7 @@ func gowtgo_session_get_id(ctxp *C.gowt_ctx, s C.gowt_session_t, id *C.uint64_t)
 }
 
 //export gowtgo_session_get_info
-func gowtgo_session_get_info(ctxp *C.gowt_ctx, s C.gowt_session_t, out *C.gowt_session_info) C.int {
+func gowtgo_session_get_info(ctxp C.uintptr_t, s C.gowt_session_t, out *C.gowt_session_info) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if out == nil {
 			return errArg("info is NULL")
@@ -754,7 +760,7 @@ func gowtgo_session_get_info(ctxp *C.gowt_ctx, s C.gowt_session_t, out *C.gowt_s
 // Streams
 
 //export gowtgo_create_local_stream
-func gowtgo_create_local_stream(ctxp *C.gowt_ctx, s C.gowt_session_t, bidi C.int, sctx unsafe.Pointer, id *C.uint64_t) C.int {
+func gowtgo_create_local_stream(ctxp C.uintptr_t, s C.gowt_session_t, bidi C.int, sctx unsafe.Pointer, id *C.uint64_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if id == nil {
 			return errArg("stream_id is NULL")
@@ -773,7 +779,7 @@ func gowtgo_create_local_stream(ctxp *C.gowt_ctx, s C.gowt_session_t, bidi C.int
 }
 
 //export gowtgo_stream_send
-func gowtgo_stream_send(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, data unsafe.Pointer, n C.size_t, fin C.int) C.int {
+func gowtgo_stream_send(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, data unsafe.Pointer, n C.size_t, fin C.int) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if data == nil && n > 0 {
 			return errArg("data is NULL but len is %d", n)
@@ -790,7 +796,7 @@ func gowtgo_stream_send(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, dat
 }
 
 //export gowtgo_stream_mark_active
-func gowtgo_stream_mark_active(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, active C.int) C.int {
+func gowtgo_stream_mark_active(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, active C.int) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		st, err := stream(h, s, id)
 		if err != nil {
@@ -800,7 +806,7 @@ func gowtgo_stream_mark_active(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64
 	})
 }
 
-func provide(ctxp *C.gowt_ctx, ev *C.gowt_event, want core.EventType, n C.size_t, fin, more bool, buf **C.uint8_t) C.int {
+func provide(ctxp C.uintptr_t, ev *C.gowt_event, want core.EventType, n C.size_t, fin, more bool, buf **C.uint8_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if ev == nil || buf == nil {
 			return errArg("ev and buf must not be NULL")
@@ -827,12 +833,12 @@ func provide(ctxp *C.gowt_ctx, ev *C.gowt_event, want core.EventType, n C.size_t
 }
 
 //export gowtgo_provide_stream_data
-func gowtgo_provide_stream_data(ctxp *C.gowt_ctx, ev *C.gowt_event, n C.size_t, fin C.int, still C.int, buf **C.uint8_t) C.int {
+func gowtgo_provide_stream_data(ctxp C.uintptr_t, ev *C.gowt_event, n C.size_t, fin C.int, still C.int, buf **C.uint8_t) C.int {
 	return provide(ctxp, ev, core.EvProvideData, n, fin != 0, still != 0, buf)
 }
 
 //export gowtgo_stream_reset
-func gowtgo_stream_reset(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, code C.uint32_t) C.int {
+func gowtgo_stream_reset(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, code C.uint32_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		st, err := stream(h, s, id)
 		if err != nil {
@@ -843,7 +849,7 @@ func gowtgo_stream_reset(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, co
 }
 
 //export gowtgo_stream_stop_sending
-func gowtgo_stream_stop_sending(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, code C.uint32_t) C.int {
+func gowtgo_stream_stop_sending(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, code C.uint32_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		st, err := stream(h, s, id)
 		if err != nil {
@@ -854,7 +860,7 @@ func gowtgo_stream_stop_sending(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint6
 }
 
 //export gowtgo_stream_set_receive_enabled
-func gowtgo_stream_set_receive_enabled(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, on C.int) C.int {
+func gowtgo_stream_set_receive_enabled(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, on C.int) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		st, err := stream(h, s, id)
 		if err != nil {
@@ -865,7 +871,7 @@ func gowtgo_stream_set_receive_enabled(ctxp *C.gowt_ctx, s C.gowt_session_t, id 
 }
 
 //export gowtgo_stream_set_priority
-func gowtgo_stream_set_priority(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, order C.int64_t, group C.uint32_t) C.int {
+func gowtgo_stream_set_priority(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, order C.int64_t, group C.uint32_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		st, err := stream(h, s, id)
 		if err != nil {
@@ -876,7 +882,7 @@ func gowtgo_stream_set_priority(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint6
 }
 
 //export gowtgo_stream_set_ctx
-func gowtgo_stream_set_ctx(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, sctx unsafe.Pointer) C.int {
+func gowtgo_stream_set_ctx(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, sctx unsafe.Pointer) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		st, err := stream(h, s, id)
 		if err != nil {
@@ -892,7 +898,7 @@ func gowtgo_stream_set_ctx(ctxp *C.gowt_ctx, s C.gowt_session_t, id C.uint64_t, 
 // Datagrams
 
 //export gowtgo_send_datagram
-func gowtgo_send_datagram(ctxp *C.gowt_ctx, s C.gowt_session_t, data unsafe.Pointer, n C.size_t) C.int {
+func gowtgo_send_datagram(ctxp C.uintptr_t, s C.gowt_session_t, data unsafe.Pointer, n C.size_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if data == nil && n > 0 {
 			return errArg("data is NULL but len is %d", n)
@@ -909,7 +915,7 @@ func gowtgo_send_datagram(ctxp *C.gowt_ctx, s C.gowt_session_t, data unsafe.Poin
 }
 
 //export gowtgo_set_datagram_ready
-func gowtgo_set_datagram_ready(ctxp *C.gowt_ctx, s C.gowt_session_t, ready C.int) C.int {
+func gowtgo_set_datagram_ready(ctxp C.uintptr_t, s C.gowt_session_t, ready C.int) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		sess, err := session(h, s)
 		if err != nil {
@@ -920,12 +926,12 @@ func gowtgo_set_datagram_ready(ctxp *C.gowt_ctx, s C.gowt_session_t, ready C.int
 }
 
 //export gowtgo_provide_datagram
-func gowtgo_provide_datagram(ctxp *C.gowt_ctx, ev *C.gowt_event, n C.size_t, more C.int, buf **C.uint8_t) C.int {
+func gowtgo_provide_datagram(ctxp C.uintptr_t, ev *C.gowt_event, n C.size_t, more C.int, buf **C.uint8_t) C.int {
 	return provide(ctxp, ev, core.EvProvideDatagram, n, false, more != 0, buf)
 }
 
 //export gowtgo_max_datagram_size
-func gowtgo_max_datagram_size(ctxp *C.gowt_ctx, s C.gowt_session_t, out *C.size_t) C.int {
+func gowtgo_max_datagram_size(ctxp C.uintptr_t, s C.gowt_session_t, out *C.size_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if out == nil {
 			return errArg("out is NULL")
