@@ -32,7 +32,7 @@ CHROMIUMS = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"]
 TIMEOUT = 90
 
 
-def main():
+def run_once():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
     a = ap.parse_args()
@@ -160,6 +160,18 @@ def main():
             shutil.rmtree(logdir, ignore_errors=True)
     print("%s (%d failures)" % ("FAIL" if failures else "OK", len(failures)), flush=True)
     return 1 if failures else 0
+
+
+def main():
+    # One replay of a failed run: under CI load the page's first session
+    # once ended without the application's disconnect line (an open flake,
+    # bindings/python/README.md); the replay's verdict counts, and the
+    # first run's lines stay in the log.
+    rc = run_once()
+    if rc == 1 and os.access(next((c for c in CHROMIUMS if os.access(c, os.X_OK)), "/nonexistent"), os.X_OK):
+        print("RETRY: the first run failed; running once more", flush=True)
+        rc = run_once()
+    return rc
 
 
 if __name__ == "__main__":
