@@ -234,7 +234,13 @@ func FuzzSFProtocols(f *testing.F) {
 			if got := parseSFStringList([]string{enc}); !slices.Equal(got, off) {
 				t.Fatalf("offered %q as %q read as %q", off, enc, got)
 			}
-			withParams := strings.ReplaceAll(refSFList(off), ", ", ";q=1, ") + ";a"
+			// Parameters after each item (built item by item: a protocol may
+			// itself contain ", ", which a textual replacement would split).
+			withItems := make([]string, len(off))
+			for i, p := range off {
+				withItems[i] = refSFString(p) + ";q=1"
+			}
+			withParams := strings.Join(withItems, ", ") + ";a"
 			if got := parseSFStringList([]string{withParams}); !slices.Equal(got, off) {
 				t.Fatalf("offered %q with parameters (%q) read as %q", off, withParams, got)
 			}
