@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"runtime"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -133,6 +134,7 @@ func (s *Session) startDatagramSender() chan []byte {
 
 func (s *Session) sendDatagrams(q chan []byte) {
 	qlen := cap(q)
+	var pacing *dgPacing
 	for {
 		var b []byte
 		select {
@@ -162,6 +164,15 @@ func (s *Session) sendDatagrams(q chan []byte) {
 			if req.answered && len(req.buf) > 0 {
 				s.sendOneDatagram(req.buf) // quic-go copies it
 				s.ctx.putBuf(req.buf)
+				if pacing == nil {
+					pacing = s.newDgPacing()
+				}
+				if pacing != nil {
+					pacing.pending++
+					if !s.waitDatagramRoom(pacing) {
+						return
+					}
+				}
 			} else if s.dgReady.Load() {
 				// Nothing now, but still ready: ask again after the back-off
 				// or when gowt_set_datagram_ready is called, not at once.
@@ -174,6 +185,77 @@ func (s *Session) sendDatagrams(q chan []byte) {
 			}
 		}
 	}
+}
+
+// dgPackedWindow is how many pulled datagrams may wait in quic-go's
+// datagram queue at once: 2 lets the next PROVIDE_DATAGRAM overlap the
+// packing of the last datagram on an idle path, and keeps what waits
+// when the path is congestion-limited to two packets.
+const dgPackedWindow = 2
+
+// dgPacing tracks the pulled datagrams that may still wait in quic-go's
+// datagram queue. quic-go has no signal for a datagram leaving that queue
+// (it holds 32); its packer puts a queued DATAGRAM frame first into the
+// next ack-eliciting packet, and ConnectionStats().PacketsSent, an atomic
+// counter bumped when a packet is packed, tells when that happened. Other
+// packets (ACKs, stream data) move the counter too, so a wait can end
+// early; it never ends late.
+type dgPacing struct {
+	qc      *quic.Conn
+	seen    uint64 // PacketsSent at the last look
+	pending int    // datagrams handed over and not yet seen packed
+}
+
+func (p *dgPacing) update() {
+	n := p.qc.ConnectionStats().PacketsSent
+	p.pending = max(0, p.pending-int(n-p.seen))
+	p.seen = n
+}
+
+// waitDatagramRoom returns once fewer than dgPackedWindow pulled datagrams
+// may wait in quic-go's queue, so that PROVIDE_DATAGRAM is asked when a
+// datagram can go into the next packet (on a congestion-limited path the
+// 32-deep queue made every provided datagram 32 packets old). Without
+// congestion the counter has moved before we look; otherwise it is polled,
+// backing off to 2 ms. It returns false when the session ends.
+func (s *Session) waitDatagramRoom(p *dgPacing) bool {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for i := 0; ; i++ {
+		p.update()
+		if p.pending < dgPackedWindow {
+			return true
+		}
+		if i < 64 {
+			runtime.Gosched()
+			continue
+		}
+		d := min(time.Duration(i-63)*50*time.Microsecond, 2*time.Millisecond)
+		if timer == nil {
+			timer = time.NewTimer(d)
+		} else {
+			timer.Reset(d)
+		}
+		select {
+		case <-timer.C:
+		case <-s.done:
+			return false
+		}
+	}
+}
+
+func (s *Session) newDgPacing() *dgPacing {
+	s.mu.Lock()
+	wc := s.conn
+	s.mu.Unlock()
+	if wc == nil {
+		return nil
+	}
+	return &dgPacing{qc: wc.qc, seen: wc.qc.ConnectionStats().PacketsSent}
 }
 
 func (s *Session) sendOneDatagram(b []byte) {

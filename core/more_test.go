@@ -314,3 +314,26 @@ func TestProcessEventsAfterDestroy(t *testing.T) {
 		t.Fatalf("ProcessEvents after Destroy: %v, want ErrClosed", err)
 	}
 }
+
+// TestUnnamedGoCallback: a func literal of GoCallback's shape, not
+// converted to GoCallback, still gets its session's events (it got none:
+// the deliverer's type assertion missed it).
+func TestUnnamedGoCallback(t *testing.T) {
+	_, port := newServer(t, testConfig(), "/plain", func(c *Context, ev *Event) int { return 0 })
+	cli := newClient(t, testConfig())
+	accepted := make(chan struct{}, 1)
+	_, err := cli.Connect(fmt.Sprintf("https://127.0.0.1:%d/plain", port), ConnectOptions{}, func(c *Context, ev *Event) int {
+		if ev.Type == EvConnectAccepted {
+			accepted <- struct{}{}
+		}
+		return 0
+	}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a plain func callback got no CONNECT_ACCEPTED")
+	}
+}

@@ -115,6 +115,12 @@ func monoNow() int64 { return int64(time.Since(monoBase)) }
 const closeQuiet = 40 * time.Millisecond
 
 func newSession(c *Context, client bool, cb any, appCtx uintptr) *Session {
+	// An unnamed func literal of GoCallback's shape is a GoCallback: without
+	// this the deliverer's type assertion missed it and the session got no
+	// events at all.
+	if f, ok := cb.(func(*Context, *Event) int); ok {
+		cb = GoCallback(f)
+	}
 	s := &Session{
 		ctx:       c,
 		Handle:    nextSessionHandle.Add(1),

@@ -911,7 +911,10 @@ int gowt_stream_set_priority(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id
 int gowt_send_datagram(gowt_ctx *ctx, gowt_session_t s, const void *data, size_t len);
 
 /** Pull send: ready=1 makes the library fire GOWT_EV_PROVIDE_DATAGRAM when a
- *  datagram can be sent; ready=0 stops it. Returns GOWT_OK, GOWT_ERR_CLOSED,
+ *  datagram can go into the next packet (at most two pulled datagrams wait
+ *  inside the QUIC stack, so on a congested path what you provide is fresh
+ *  when it leaves; push sends queued with gowt_send_datagram go first);
+ *  ready=0 stops it. Returns GOWT_OK, GOWT_ERR_CLOSED,
  *  GOWT_ERR_STATE, GOWT_ERR_NOT_FOUND. */
 int gowt_set_datagram_ready(gowt_ctx *ctx, gowt_session_t s, int ready);
 
