@@ -5,7 +5,7 @@
  * by side with pure webtransport-go.
  *
  *   gowt_bench [-w upload,download,...] [-short] [-style callback|thread]
- *              [-send auto|push|pull] [-piece BYTES] [-sendbuf BYTES]
+ *              [-send auto|push|pull|nocopy] [-piece BYTES] [-sendbuf BYTES]
  *              [-dispatch auto|thread|poll] [-evsize N]
  *
  * Output: one JSON line per result on stdout, the same fields as
@@ -104,7 +104,8 @@
  * two gowt_ctx_get_fd descriptors, gowt_ctx_process_events on the readable
  * ones. The callbacks are the same.
  *
- * Bulk sending: -send push|pull, -piece BYTES (push piece size, default
+ * Bulk sending: -send push|pull|nocopy (nocopy: gowt_stream_send_nocopy,
+ * the pattern buffer itself), -piece BYTES (push piece size, default
  * 64 KB), -sendbuf BYTES (stream_send_buffer, default the library's 1 MiB).
  * The per-workload defaults (-send auto, -dispatch auto, no -piece /
  * -sendbuf) are the fastest measured combination; see TUNING below for the
@@ -146,7 +147,8 @@ enum { STYLE_CALLBACK = 0, STYLE_THREAD = 1 };
 
 static int g_short;
 static int g_style = STYLE_CALLBACK; /* -style */
-static int g_send = -1;     /* -send: 0 push, 1 pull, -1 auto (per workload) */
+static int g_send = -1;     /* -send: 0 push, 1 pull, 2 nocopy push, -1 auto */
+static int g_nocopy;        /* push with gowt_stream_send_nocopy */
 static int g_dispatch = -1; /* -dispatch: 0 thread, 1 poll, -1 auto */
 static size_t g_piece_opt;  /* -piece (0: per workload) */
 static size_t g_sendbuf_opt; /* -sendbuf (0: per workload) */
@@ -489,6 +491,16 @@ static void tx_fail(side *sd) {
     pthread_mutex_unlock(&g_mu);
 }
 
+/* One push send of k bytes of g_pattern (FIN with the last): copied, or
+ * with -send nocopy the pattern itself (the library only reads it, so the
+ * same static buffer may be queued many times; SEND_COMPLETE needs no
+ * answer). */
+static int push_send(bulk_tx *tx, size_t k) {
+    if (g_nocopy)
+        return gowt_stream_send_nocopy(tx->ctx, tx->s, tx->sid, g_pattern, k, k == tx->left, NULL);
+    return gowt_stream_send(tx->ctx, tx->s, tx->sid, g_pattern, k, k == tx->left);
+}
+
 /* Push: sends pieces of g_piece bytes (FIN with the last) until the stream's
  * buffer is full (WOULD_BLOCK: a STREAM_WRITABLE follows), everything is
  * sent, or max_pieces were sent. Returns the pieces sent, or -1. From the
@@ -504,7 +516,7 @@ static int tx_pump(bulk_tx *tx, int max_pieces, int skip_blocked) {
     tx->blocked = 0;
     while (tx->left > 0 && !tx->failed && n < max_pieces) {
         size_t k = tx->left < g_piece ? (size_t)tx->left : g_piece;
-        int rc = gowt_stream_send(tx->ctx, tx->s, tx->sid, g_pattern, k, k == tx->left);
+        int rc = push_send(tx, k);
         if (rc == 0) {
             tx->left -= k;
             tx->sends++;
@@ -643,7 +655,7 @@ static int push_bulk_thread(bulk_tx *tx, side *sd) {
     while (tx->left > 0) {
         size_t k = tx->left < g_piece ? (size_t)tx->left : g_piece;
         unsigned gen = load_u(&sd->writable);
-        int rc = gowt_stream_send(tx->ctx, tx->s, tx->sid, g_pattern, k, k == tx->left);
+        int rc = push_send(tx, k);
         if (rc == 0) {
             tx->left -= k;
             tx->sends++;
@@ -679,8 +691,8 @@ static const char *send_desc(char *buf, size_t len) {
     if (g_pull)
         snprintf(buf, len, "pull API, %s", shape_name());
     else
-        snprintf(buf, len, "push API, %zu KB pieces, %zu KB stream_send_buffer, %s",
-                 g_piece / 1024, (g_sendbuf ? g_sendbuf : (size_t)1 << 20) / 1024, shape_name());
+        snprintf(buf, len, "push API%s, %zu KB pieces, %zu KB stream_send_buffer, %s",
+                 g_nocopy ? " (nocopy)" : "", g_piece / 1024, (g_sendbuf ? g_sendbuf : (size_t)1 << 20) / 1024, shape_name());
     return buf;
 }
 
@@ -1603,7 +1615,8 @@ static void apply_tuning(const char *name) {
     const tuning *t = NULL;
     for (size_t i = 0; i < sizeof TUNING / sizeof TUNING[0]; i++)
         if (strcmp(TUNING[i].workload, name) == 0) t = &TUNING[i];
-    g_pull = g_send >= 0 ? g_send : t ? t->pull : 0;
+    g_pull = g_send >= 0 ? g_send == 1 : t ? t->pull : 0;
+    g_nocopy = g_send == 2;
     g_piece = g_piece_opt ? g_piece_opt : t && t->piece ? t->piece : CHUNK;
     g_sendbuf = g_sendbuf_opt ? g_sendbuf_opt : t ? t->sendbuf : 0;
     g_poll = 0;
@@ -1612,7 +1625,7 @@ static void apply_tuning(const char *name) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: gowt_bench [-w name,name,...] [-short] [-style callback|thread]\n"
-               "                  [-send auto|push|pull] [-piece BYTES] [-sendbuf BYTES]\n"
+               "                  [-send auto|push|pull|nocopy] [-piece BYTES] [-sendbuf BYTES]\n"
                "                  [-dispatch auto|thread|poll] [-evsize 1..1000]\nworkloads:");
     for (size_t i = 0; i < N_WORKLOADS; i++) fprintf(f, "%s%s", i ? "," : " ", workloads[i].name);
     fprintf(f, "\n");
@@ -1659,7 +1672,9 @@ int main(int argc, char **argv) {
         } else if ((v = opt_value(a, "-w", argc, argv, &i)) != NULL) {
             wspec = v;
         } else if ((v = opt_value(a, "-send", argc, argv, &i)) != NULL) {
-            if (pick(v, "push", 0, "pull", 1, "auto", -1, &g_send) != 0) {
+            if (strcmp(v, "nocopy") == 0) {
+                g_send = 2;
+            } else if (pick(v, "push", 0, "pull", 1, "auto", -1, &g_send) != 0) {
                 usage(stderr);
                 return 2;
             }

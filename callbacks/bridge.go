@@ -257,6 +257,11 @@ func (h *Handle) Deliver(c *core.Context, b *core.Batch) {
 			ce.length = C.size_t(k)
 			off += k + 1
 		}
+		if ev.Ref != nil { // SEND_COMPLETE: the caller's own buffer back
+			setPtr((*unsafe.Pointer)(unsafe.Pointer(&ce.data)), ev.Ref.Ptr)
+			ce.length = C.size_t(ev.Ref.Len)
+			setPtr(&ce.send_ctx, ev.Ref.Ctx)
+		}
 		if ev.Provide != nil {
 			ce.length = C.size_t(ev.Provide.Max)
 			ce.token = C.uint64_t(i + 1)

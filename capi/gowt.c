@@ -127,6 +127,11 @@ int gowt_stream_send(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, const 
                      size_t len, int fin) {
     return gowtgo_stream_send((uintptr_t)ctx, s, stream_id, (void *)data, len, fin);
 }
+int gowt_stream_send_nocopy(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, const void *data,
+                            size_t len, int fin, void *send_ctx) {
+    return gowtgo_stream_send_nocopy((uintptr_t)ctx, s, stream_id, (void *)data, len, fin,
+                                     (uintptr_t)send_ctx);
+}
 int gowt_stream_mark_active(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, int active) {
     return gowtgo_stream_mark_active((uintptr_t)ctx, s, stream_id, active);
 }

@@ -795,6 +795,27 @@ func gowtgo_stream_send(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, dat
 	})
 }
 
+//export gowtgo_stream_send_nocopy
+func gowtgo_stream_send_nocopy(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, data unsafe.Pointer, n C.size_t, fin C.int, sendCtx C.uintptr_t) C.int {
+	return guard(ctxp, func(h *callbacks.Handle) error {
+		if data == nil && n > 0 {
+			return errArg("data is NULL but len is %d", n)
+		}
+		if n > 1<<30 {
+			return &core.Error{Code: core.ErrTooLarge, Msg: "len larger than 1 GiB"}
+		}
+		st, err := stream(h, s, id)
+		if err != nil {
+			return err
+		}
+		// The library reads the caller's C memory until SEND_COMPLETE: a
+		// slice over it is allowed (it is not Go memory; cgo's rules
+		// constrain Go pointers held by C, not this).
+		ref := &core.SendRef{Ptr: uintptr(data), Len: int(n), Ctx: uintptr(sendCtx)}
+		return st.SendRef(goBytes(data, n), fin != 0, ref)
+	})
+}
+
 //export gowtgo_stream_mark_active
 func gowtgo_stream_mark_active(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, active C.int) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {

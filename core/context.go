@@ -81,6 +81,11 @@ type Context struct {
 	cfg       Config
 	deliverer Deliverer
 
+	// refWriters counts senders writing an application buffer (SendRef)
+	// right now; Destroy returns only once it is 0, so the library never
+	// reads a buffer after gowt_ctx_destroy.
+	refWriters atomic.Int64
+
 	mu        sync.Mutex
 	sessions  map[uint64]*Session
 	paths     map[string]*pathEntry
@@ -620,6 +625,12 @@ func (c *Context) Destroy() error {
 		_ = c.clientTr.Close()
 	}
 	waitTimeout(&c.wg, 2*time.Second)
+	// The connections are closed, so writes return at once; the wait has
+	// no deadline because returning sooner would let quic-go read memory
+	// the application frees after gowt_ctx_destroy.
+	for c.refWriters.Load() > 0 {
+		time.Sleep(time.Millisecond)
+	}
 	c.q.close()
 	if c.dispatchEnd != nil {
 		<-c.dispatchEnd

@@ -29,6 +29,7 @@ const (
 	EvDatagramWritable EventType = 17
 	EvStreamOpened     EventType = 18
 	EvStreamsAvailable EventType = 19 // see credit.go
+	EvSendComplete     EventType = 20 // a SendRef's buffer is released
 )
 
 var eventNames = map[EventType]string{
@@ -38,7 +39,7 @@ var eventNames = map[EventType]string{
 	EvReset: "RESET", EvStopSending: "STOP_SENDING", EvClose: "CLOSE", EvDrain: "DRAIN",
 	EvDeregister: "DEREGISTER", EvFree: "FREE", EvStreamWritable: "STREAM_WRITABLE",
 	EvDatagramWritable: "DATAGRAM_WRITABLE", EvStreamOpened: "STREAM_OPENED",
-	EvStreamsAvailable: "STREAMS_AVAILABLE",
+	EvStreamsAvailable: "STREAMS_AVAILABLE", EvSendComplete: "SEND_COMPLETE",
 }
 
 func (t EventType) String() string {
@@ -59,6 +60,9 @@ const (
 	// application range, or an HTTP/3 / QUIC code that ended the session),
 	// not a 32-bit application code.
 	FlagCodeRaw = 0x40
+	// FlagSendCanceled: SEND_COMPLETE of a buffer not all of whose bytes
+	// were handed to QUIC (reset, STOP_SENDING, failure).
+	FlagSendCanceled = 0x80
 )
 
 // NoID marks an unknown session or stream ID.
@@ -80,6 +84,8 @@ type Event struct {
 	// PeerCertHash: CONNECT (the client's certificate, if it sent one) and
 	// CONNECT_ACCEPTED (the server's): SHA-256 of the leaf certificate.
 	PeerCertHash *[32]byte
+	// Ref: SEND_COMPLETE, the buffer of a Stream.SendRef now released.
+	Ref *SendRef
 
 	pooled bool // Data is a pooled read buffer, returned after delivery
 	isData bool // counts against the queue's data bound

@@ -11,8 +11,32 @@ type sendQueue struct {
 }
 
 type sendChunk struct {
-	b []byte // b[r:len(b)] is queued; cap(b) == readBufSize
-	r int
+	b   []byte // b[r:len(b)] is queued; cap(b) == readBufSize, or len(b) for a ref
+	r   int
+	ref *SendRef // the application's buffer b, not a pooled copy
+}
+
+// SendRef is an application buffer a stream sends without copying it
+// (gowt_stream_send_nocopy). The stream reads it until SEND_COMPLETE.
+type SendRef struct {
+	Ptr uintptr // the buffer's address, given back in SEND_COMPLETE
+	Len int
+	Ctx uintptr // the application's send context
+}
+
+// pushRef appends the application's buffer p itself. Its chunk has no free
+// space (cap == len), so later copies never go into it.
+func (q *sendQueue) pushRef(p []byte, ref *SendRef) {
+	q.n += len(p)
+	q.chunks = append(q.chunks, sendChunk{b: p[:len(p):len(p)], ref: ref})
+}
+
+// frontRef is the application buffer at the front, if the front is one.
+func (q *sendQueue) frontRef() *SendRef {
+	if len(q.chunks) == 0 {
+		return nil
+	}
+	return q.chunks[0].ref
 }
 
 // push appends a copy of p.
@@ -43,25 +67,59 @@ func (q *sendQueue) front() []byte {
 	return f.b[f.r:len(f.b):len(f.b)]
 }
 
-// pop drops k written bytes from the front chunk.
-func (q *sendQueue) pop(k int, c *Context) {
+// pop drops k written bytes from the front chunk; when that finishes an
+// application buffer, it returns it (for its SEND_COMPLETE).
+func (q *sendQueue) pop(k int, c *Context) *SendRef {
 	if k == 0 || len(q.chunks) == 0 {
-		return
+		return nil
 	}
 	q.n -= k
 	f := &q.chunks[0]
 	f.r += k
 	if f.r < len(f.b) {
-		return
+		return nil
 	}
-	c.putBuf(f.b)
+	ref := f.ref
+	if ref == nil {
+		c.putBuf(f.b)
+	}
 	q.chunks[0] = sendChunk{}
 	q.chunks = q.chunks[1:]
+	return ref
 }
 
-// clear drops everything (reset, STOP_SENDING). The chunks go to the
-// garbage collector, not the pool: the sender may still be writing one.
-func (q *sendQueue) clear() {
+// clear drops everything (reset, STOP_SENDING) and returns the application
+// buffers dropped, but not the front one while the sender writes it
+// (writing): quic-go may still read it, so the sender releases it when its
+// write returns. The chunks go to the garbage collector, not the pool: the
+// sender may still be writing one.
+func (q *sendQueue) clear(writing bool) []*SendRef {
+	var refs []*SendRef
+	for i, ch := range q.chunks {
+		if ch.ref != nil && (i > 0 || !writing) {
+			refs = append(refs, ch.ref)
+		}
+	}
 	q.chunks, q.n = nil, 0
 	q.gen++
+	return refs
+}
+
+// detachRefs replaces the application buffers queued behind skip chunks
+// with copies of what is left of them, and returns them: the session ended,
+// so their SEND_COMPLETE must come before the stream's FREE, and what was
+// handed over before the close still goes out. Their bytes were charged to
+// the stream's send buffer, so the copies stay within it.
+func (q *sendQueue) detachRefs(skip int) []*SendRef {
+	var refs []*SendRef
+	for i := skip; i < len(q.chunks); i++ {
+		ch := &q.chunks[i]
+		if ch.ref == nil {
+			continue
+		}
+		refs = append(refs, ch.ref)
+		ch.b = append([]byte(nil), ch.b[ch.r:]...)
+		ch.r, ch.ref = 0, nil
+	}
+	return refs
 }

@@ -54,7 +54,9 @@ type Session struct {
 	client bool
 	cb     any
 	appCtx atomic.Uintptr
-	wireID atomic.Uint64
+
+	freesDeferred atomic.Int32 // end's hold + FREEs a sender still owes (end)
+	wireID        atomic.Uint64
 
 	mu       sync.Mutex
 	state    sessState
@@ -408,13 +410,27 @@ func (s *Session) end(ev *Event) (streams []*Stream, ok bool) {
 		if ev != nil {
 			s.push(*ev)
 		}
+		// DEREGISTER comes after every FREE; a stream whose sender is
+		// writing an application buffer queues its FREE when that write
+		// returns (markFreed), and the last FREE then queues DEREGISTER.
+		s.freesDeferred.Add(1)
 		for _, st := range streams {
-			st.markFreed()
+			if !st.markFreed() {
+				s.freesDeferred.Add(1)
+			}
 		}
-		s.push(Event{Type: EvDeregister})
+		s.freeDeferredDone()
 		s.ctx.q.wakeWaiters()
 	})
 	return streams, ok
+}
+
+// freeDeferredDone counts down end's own hold and each deferred FREE; the
+// last one queues DEREGISTER.
+func (s *Session) freeDeferredDone() {
+	if s.freesDeferred.Add(-1) == 0 {
+		s.push(Event{Type: EvDeregister})
+	}
 }
 
 // closeIsOut marks the close capsule as sent (or as never to be sent).

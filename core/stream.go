@@ -35,6 +35,8 @@ type Stream struct {
 	q             sendQueue // push data not yet written
 	finQueued     bool
 	writing       bool   // the sender is writing q.front() outside mu
+	refFlight     bool   // ... and q.front() is an application buffer (SendRef)
+	freeOnRef     bool   // the session ended during that write: the sender queues FREE
 	unconfirmed   int    // bytes quic-go may still hold in its next frame
 	hdr           []byte // the WebTransport stream header, until written
 	pendingReset  int64  // wire code of a reset waiting for the header write, or -1
@@ -263,7 +265,7 @@ func (st *Stream) peerStopped(se *quic.StreamError) {
 	first := !st.stopSeen
 	st.stopSeen = true
 	st.sendDone = true
-	st.q.clear()
+	st.completeRefsLocked(st.q.clear(st.writing), FlagSendCanceled)
 	if first {
 		code, raw := wireCode(uint64(se.ErrorCode))
 		st.push(Event{Type: EvStopSending, Code: code, Flags: raw})
@@ -516,6 +518,54 @@ func (st *Stream) Send(data []byte, fin bool) error {
 	return nil
 }
 
+// SendRef queues the application's buffer data itself, not a copy
+// (gowt_stream_send_nocopy): all or nothing, charged to the send buffer like
+// Send. The stream reads data until it queues SEND_COMPLETE for ref, once,
+// before the stream's FREE: when all of it is handed to quic-go (which
+// copies it into its frames), when a reset or STOP_SENDING drops it
+// (FlagSendCanceled), or when the session ends (the rest is copied and
+// still sent, like Send's data). On an error nothing is kept and no
+// SEND_COMPLETE follows.
+func (st *Stream) SendRef(data []byte, fin bool, ref *SendRef) error {
+	limit := st.sess.ctx.cfg.StreamSendBuffer
+	if len(data) > limit {
+		return errf(ErrTooLarge, "%d bytes exceed stream_send_buffer (%d)", len(data), limit)
+	}
+	st.mu.Lock()
+	if err := st.sendCheck(); err != nil {
+		st.mu.Unlock()
+		return err
+	}
+	if st.pullActive {
+		st.mu.Unlock()
+		return errf(ErrState, "stream %d is in pull mode (gowt_stream_mark_active)", st.ID)
+	}
+	if st.q.n+len(data) > limit {
+		st.wantWritable = true
+		st.mu.Unlock()
+		return errf(ErrWouldBlock, "stream %d send buffer full", st.ID)
+	}
+	if done, err := st.sendDirectLocked(data, fin); done || err != nil {
+		if err == nil { // quic-go copied it: released at once
+			st.completeRefsLocked([]*SendRef{ref}, 0)
+		}
+		st.mu.Unlock()
+		if fin && err == nil {
+			st.maybeFree()
+		}
+		return err
+	}
+	if len(data) > 0 {
+		st.q.pushRef(data, ref)
+	} else {
+		st.completeRefsLocked([]*SendRef{ref}, 0)
+	}
+	st.finQueued = fin
+	st.startSenderLocked()
+	st.mu.Unlock()
+	return nil
+}
+
 // sendDirectLocked writes a small send straight into quic-go when nothing
 // is queued or being written before it: one copy less, and FIN goes with
 // the data. done is false when the data must be queued instead.
@@ -606,6 +656,11 @@ func (st *Stream) sendLoop() {
 			last := st.finQueued && len(data) == st.q.n
 			gen := st.q.gen
 			st.writing = true
+			ref := st.q.frontRef()
+			if ref != nil {
+				st.refFlight = true
+				s.ctx.refWriters.Add(1)
+			}
 			st.mu.Unlock()
 			var err error
 			switch {
@@ -625,14 +680,23 @@ func (st *Stream) sendLoop() {
 			if hdr != nil {
 				st.headerWrittenLocked()
 			}
+			var done *SendRef
+			if st.q.gen == gen {
+				done = st.q.pop(len(data), s.ctx)
+				if done != nil {
+					st.completeRefsLocked([]*SendRef{done}, 0)
+				}
+			}
+			freeNow := false
+			if ref != nil {
+				freeNow = st.refWrittenLocked(ref, st.q.gen != gen)
+			}
 			if reset := st.pendingReset; reset >= 0 {
 				st.senderRunning = false
 				st.mu.Unlock()
 				st.resetAfterHeader(quic.StreamErrorCode(reset))
+				st.maybeFree()
 				return
-			}
-			if st.q.gen == gen {
-				st.q.pop(len(data), s.ctx)
 			}
 			notify := st.wantWritable && st.q.n <= limit/2 && err == nil
 			if notify {
@@ -649,6 +713,9 @@ func (st *Stream) sendLoop() {
 			if err != nil {
 				st.sendFailed(err)
 				return
+			}
+			if freeNow && st.q.gen != gen {
+				st.maybeFree() // a reset during the write waited for the buffer
 			}
 			if notify {
 				st.push(Event{Type: EvStreamWritable})
@@ -909,7 +976,7 @@ func (st *Stream) sendFailed(err error) {
 	st.mu.Lock()
 	st.sendDone = true
 	st.senderRunning = false
-	st.q.clear()
+	st.completeRefsLocked(st.q.clear(st.writing), FlagSendCanceled)
 	st.mu.Unlock()
 	st.maybeFree()
 }
@@ -923,7 +990,7 @@ func (st *Stream) Reset(code uint32) error {
 	}
 	wire := appErrorToWire(code)
 	st.sendDone = true
-	st.q.clear()
+	st.completeRefsLocked(st.q.clear(st.writing), FlagSendCanceled)
 	st.finQueued = false
 	if st.hdr != nil {
 		// The peer must still learn the stream's session. With RESET_STREAM_AT
@@ -955,7 +1022,7 @@ func (st *Stream) Reset(code uint32) error {
 // addressable (gowt_stream_set_ctx...) until its FREE has been delivered.
 func (st *Stream) maybeFree() {
 	st.mu.Lock()
-	done := !st.freed && (!st.hasSend || st.sendDone) && (!st.hasRecv || st.recvDone)
+	done := !st.freed && (!st.hasSend || st.sendDone) && (!st.hasRecv || st.recvDone) && !st.refFlight
 	if done {
 		st.freed = true
 	}
@@ -984,16 +1051,60 @@ func (st *Stream) forget() {
 	s.creditFreed(st)
 }
 
-// markFreed queues FREE for a stream the session's end takes down.
-func (st *Stream) markFreed() {
+// markFreed queues FREE for a stream the session's end takes down. The
+// application buffers still queued are copied and released first, so
+// their SEND_COMPLETE comes before FREE; one the sender is writing now is
+// released by the sender when the write returns, and then the sender
+// queues FREE: markFreed returns false for such a stream.
+func (st *Stream) markFreed() bool {
 	st.mu.Lock()
 	already := st.freed
 	st.freed = true
+	skip := 0
+	if st.refFlight {
+		skip = 1
+	}
+	st.completeRefsLocked(st.q.detachRefs(skip), 0)
+	deferred := !already && st.refFlight
+	st.freeOnRef = deferred
 	st.mu.Unlock()
 	st.signal()
-	if !already {
+	if !already && !deferred {
 		st.push(Event{Type: EvFree})
 	}
+	return !deferred
+}
+
+// completeRefsLocked queues SEND_COMPLETE for released application
+// buffers (st.mu held; the event queue's lock is a leaf).
+func (st *Stream) completeRefsLocked(refs []*SendRef, flags int) {
+	for _, r := range refs {
+		st.push(Event{Type: EvSendComplete, Ref: r, Flags: flags})
+	}
+}
+
+// refWritten ends the sender's write of an application buffer (st.mu
+// held): released at once when a reset or STOP_SENDING dropped it during
+// the write (canceled), and FREE queued when the session ended meanwhile.
+// It reports whether maybeFree should run.
+func (st *Stream) refWrittenLocked(ref *SendRef, dropped bool) (free bool) {
+	st.refFlight = false
+	st.sess.ctx.refWriters.Add(-1)
+	if dropped {
+		st.completeRefsLocked([]*SendRef{ref}, FlagSendCanceled)
+	}
+	if st.freeOnRef {
+		st.freeOnRef = false
+		if !dropped {
+			// Released or not, the buffer must not be read after FREE:
+			// the rest of it is copied (the session's end keeps sending).
+			st.completeRefsLocked(st.q.detachRefs(0), 0)
+		}
+		st.push(Event{Type: EvFree})
+		st.sess.freeDeferredDone()
+		return false
+	}
+	return true
 }
 
 // abort resets the directions that are still open with code (raw HTTP/3

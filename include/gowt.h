@@ -132,13 +132,13 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define GOWT_VERSION_MAJOR 0
-#define GOWT_VERSION_MINOR 2
+#define GOWT_VERSION_MINOR 3
 #define GOWT_VERSION_PATCH 0
 /** Version as one number: major * 10000 + minor * 100 + patch. */
 #define GOWT_VERSION_NUMBER \
     (GOWT_VERSION_MAJOR * 10000 + GOWT_VERSION_MINOR * 100 + GOWT_VERSION_PATCH)
 
-/** Version string of the loaded library ("0.2.0"). Static storage; never free.
+/** Version string of the loaded library ("0.3.0"). Static storage; never free.
  *  Any thread. */
 const char *gowt_version(void);
 
@@ -386,12 +386,18 @@ typedef enum gowt_event_type {
                                      * WOULD_BLOCK has room again */
     GOWT_EV_STREAM_OPENED = 18,   /* peer opened a stream (before its data);
                                    * ev->flags has GOWT_STREAM_BIDI if bidi */
-    GOWT_EV_STREAMS_AVAILABLE = 19 /* since 0.2.0: gowt_create_local_stream
+    GOWT_EV_STREAMS_AVAILABLE = 19, /* since 0.2.0: gowt_create_local_stream
                                    * returned GOWT_ERR_LIMIT, and the peer's
                                    * stream limit (WebTransport or QUIC) has
                                    * grown: a stream of that kind (GOWT_STREAM_BIDI
                                    * in ev->flags: bidirectional) can be opened.
                                    * Once per GOWT_ERR_LIMIT streak and kind. */
+    GOWT_EV_SEND_COMPLETE = 20    /* since 0.3.0: the library no longer reads
+                                   * a gowt_stream_send_nocopy buffer:
+                                   * ev->data/length are that buffer,
+                                   * ev->send_ctx its send context;
+                                   * GOWT_SEND_CANCELED in ev->flags if not
+                                   * all of it will be sent */
 } gowt_event_type;
 
 /* ev->flags bits. */
@@ -408,6 +414,9 @@ typedef enum gowt_event_type {
  * closed connection); without this flag such a CLOSE has code 0 (timeouts,
  * local failures). Codes without the flag are 32-bit application codes. */
 #define GOWT_CODE_RAW 0x40
+/* Since 0.3.0. SEND_COMPLETE: some of the buffer's bytes will not be sent
+ * (the stream was reset, the peer sent STOP_SENDING, or sending failed). */
+#define GOWT_SEND_CANCELED 0x80
 
 /** A server-side CONNECT request (GOWT_EV_CONNECT). All strings are
  *  NUL-terminated and valid only during the callback. */
@@ -456,6 +465,9 @@ typedef struct gowt_event {
      * CONNECT_ACCEPTED (the server's): 32-byte SHA-256 of the peer's leaf
      * certificate (DER). */
     const uint8_t *peer_cert_sha256;
+    /* Since 0.3.0: SEND_COMPLETE: the send_ctx given to
+     * gowt_stream_send_nocopy. */
+    void *send_ctx;
 } gowt_event;
 
 /**
@@ -816,6 +828,32 @@ int gowt_create_local_stream(gowt_ctx *ctx, gowt_session_t s, int bidi,
  */
 int gowt_stream_send(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
                      const void *data, size_t len, int fin);
+
+/**
+ * Push send without a copy (since 0.3.0; msquic's StreamSend with
+ * SEND_COMPLETE): like gowt_stream_send, but the library keeps and reads
+ * the caller's buffer instead of copying it, until it delivers
+ * GOWT_EV_SEND_COMPLETE for it (ev->data == data, ev->length == len,
+ * ev->send_ctx == send_ctx). Until then the buffer must stay valid and
+ * unchanged; the same buffer may be queued more than once.
+ * - On GOWT_OK exactly one SEND_COMPLETE follows, before the stream's
+ *   GOWT_EV_FREE: when all bytes are handed to the QUIC stack (which copies
+ *   them into its packets; a small send into an idle stream completes at
+ *   once), or when a reset, STOP_SENDING or failure drops them
+ *   (GOWT_SEND_CANCELED). When the session ends, what is still queued is
+ *   copied, completed, and still sent, like gowt_stream_send's data.
+ * - On any other return the library keeps nothing and no SEND_COMPLETE
+ *   follows.
+ * - After gowt_ctx_destroy returns, the library reads no buffer and
+ *   delivers no SEND_COMPLETE: every buffer is the caller's again.
+ * The bytes count against stream_send_buffer like copied ones (all or
+ * nothing, GOWT_ERR_WOULD_BLOCK then GOWT_EV_STREAM_WRITABLE;
+ * GOWT_ERR_TOO_LARGE above it), and both kinds of send mix in order on one
+ * stream. FIN (fin=1) goes on the frame of the last byte. Returns as
+ * gowt_stream_send.
+ */
+int gowt_stream_send_nocopy(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
+                            const void *data, size_t len, int fin, void *send_ctx);
 
 /**
  * Pull send: active=1 makes the library ask for data with

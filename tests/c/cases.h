@@ -35,5 +35,8 @@ void test_resumption(void);
 void test_priority(void);
 void test_priority_args(void);
 void test_streams_available(void);
+/* test_v03.c */
+void test_nocopy(void);
+void test_nocopy_release(void);
 
 #endif

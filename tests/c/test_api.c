@@ -80,7 +80,7 @@ static gowt_session_t connect_to(gowt_ctx *ctx, uint16_t port, const char *path,
 
 static void test_version(void) {
     CHECK(gowt_version_number() == GOWT_VERSION_NUMBER);
-    CHECK(strcmp(gowt_version(), "0.2.0") == 0);
+    CHECK(strcmp(gowt_version(), "0.3.0") == 0);
     for (int e = 0; e >= GOWT_ERR_UNSUPPORTED; e--) {
         CHECK(strncmp(gowt_strerror(e), "GOWT_", 5) == 0);
     }
@@ -305,6 +305,8 @@ static const test_case cases[] = {
     {"priority", test_priority},
     {"priority_args", test_priority_args},
     {"streams_available", test_streams_available},
+    {"nocopy", test_nocopy},
+    {"nocopy_release", test_nocopy_release},
 };
 
 int main(int argc, char **argv) {

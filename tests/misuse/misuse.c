@@ -426,7 +426,7 @@ static void stale_call(uint64_t *r, gowt_ctx *ctx, gowt_session_t s) {
     const char *name = "?";
     int rc;
     uint64_t st = 0;
-    switch (PICK(r, 17)) {
+    switch (PICK(r, 18)) {
     case 0: name = "accept"; rc = gowt_session_accept(ctx, s, NULL); break;
     case 1: name = "refuse"; rc = gowt_session_refuse(ctx, s, 404); break;
     case 2: name = "close"; rc = gowt_session_close(ctx, s, 1, "x", 1); break;
@@ -441,6 +441,7 @@ static void stale_call(uint64_t *r, gowt_ctx *ctx, gowt_session_t s) {
         break;
     case 7: name = "create_local_stream"; rc = gowt_create_local_stream(ctx, s, 1, NULL, &id); break;
     case 8: name = "stream_send"; rc = gowt_stream_send(ctx, s, st, "x", 1, 0); break;
+    case 17: name = "stream_send_nocopy"; rc = gowt_stream_send_nocopy(ctx, s, st, "x", 1, 0, (void *)(uintptr_t)7); break;
     case 9: name = "mark_active"; rc = gowt_stream_mark_active(ctx, s, st, 1); break;
     case 10: name = "reset"; rc = gowt_stream_reset(ctx, s, st, 1); break;
     case 11: name = "stop_sending"; rc = gowt_stream_stop_sending(ctx, s, st, 1); break;
@@ -619,7 +620,16 @@ static void misuse_one(uint64_t *r, int t) {
     case 22: OP("stop_sending"); rc = gowt_stream_stop_sending(ctx, s, st, (uint32_t)rnd(r)); break;
     case 23: OP("set_receive_enabled"); rc = gowt_stream_set_receive_enabled(ctx, s, st, PICK(r, 3) - 1); break;
     case 24: OP("mark_active"); rc = gowt_stream_mark_active(ctx, s, st, PICK(r, 3)); break;
-    case 25: OP("stream_send"); rc = gowt_stream_send(ctx, s, st, data, len, PICK(r, 4) == 0); break;
+    case 25:
+        if (PICK(r, 2)) {
+            OP("stream_send");
+            rc = gowt_stream_send(ctx, s, st, data, len, PICK(r, 4) == 0);
+        } else { /* g_big is static: any SEND_COMPLETE may come at any time */
+            OP("stream_send_nocopy");
+            rc = gowt_stream_send_nocopy(ctx, s, st, data, len, PICK(r, 4) == 0,
+                                         (void *)(uintptr_t)rnd(r));
+        }
+        break;
     case 26: OP("set_datagram_ready"); rc = gowt_set_datagram_ready(ctx, s, PICK(r, 2)); break;
     case 27: OP("create_local_stream"); {
         uint64_t id;

@@ -61,6 +61,7 @@ EVENT_TYPES: Dict[str, int] = {
     "PROVIDE_DATAGRAM": 9, "RESET": 10, "STOP_SENDING": 11, "CLOSE": 12,
     "DRAIN": 13, "DEREGISTER": 14, "FREE": 15, "STREAM_WRITABLE": 16,
     "DATAGRAM_WRITABLE": 17, "STREAM_OPENED": 18, "STREAMS_AVAILABLE": 19,
+    "SEND_COMPLETE": 20,  # since 0.3.0 (gowt_stream_send_nocopy, not bound here)
 }
 
 
@@ -116,6 +117,7 @@ class Event(Structure):
         ("app_ctx", c_void_p), ("stream_ctx", c_void_p),
         ("request", POINTER(ConnectRequest)), ("protocol", c_char_p),
         ("token", c_uint64), ("peer_cert_sha256", POINTER(c_uint8)),
+        ("send_ctx", c_void_p),  # since 0.3.0
         # append new gowt_event fields here (library-owned: read only)
     ]
 

@@ -79,7 +79,7 @@ pub struct gowt_ctx {
 
 c_consts! {
     GOWT_VERSION_MAJOR: c_int = 0,
-    GOWT_VERSION_MINOR: c_int = 2,
+    GOWT_VERSION_MINOR: c_int = 3,
     GOWT_VERSION_PATCH: c_int = 0,
     GOWT_VERSION_NUMBER: c_int = GOWT_VERSION_MAJOR * 10000 + GOWT_VERSION_MINOR * 100 + GOWT_VERSION_PATCH,
 
@@ -124,6 +124,7 @@ c_consts! {
     GOWT_EV_DATAGRAM_WRITABLE: gowt_event_type = 17,
     GOWT_EV_STREAM_OPENED: gowt_event_type = 18,
     GOWT_EV_STREAMS_AVAILABLE: gowt_event_type = 19,
+    GOWT_EV_SEND_COMPLETE: gowt_event_type = 20,
 
     GOWT_CLOSE_LOCAL: c_int = 0x1,
     GOWT_CLOSE_REMOTE: c_int = 0x2,
@@ -131,6 +132,7 @@ c_consts! {
     GOWT_STREAM_BIDI: c_int = 0x10,
     GOWT_STREAM_LOCAL: c_int = 0x20,
     GOWT_CODE_RAW: c_int = 0x40,
+    GOWT_SEND_CANCELED: c_int = 0x80,
 
     GOWT_CLIENT_AUTH_NONE: gowt_client_auth = 0,
     GOWT_CLIENT_AUTH_REQUEST: gowt_client_auth = 1,
@@ -222,6 +224,7 @@ c_structs! {
         pub protocol: *const c_char,
         pub token: u64,
         pub peer_cert_sha256: *const u8,
+        pub send_ctx: *mut c_void,
     }
 
     /// Options of a registered path (sized struct).
@@ -323,6 +326,7 @@ c_functions! {
     pub fn gowt_session_get_info(ctx: *mut gowt_ctx, s: gowt_session_t, info: *mut gowt_session_info) -> c_int;
     pub fn gowt_create_local_stream(ctx: *mut gowt_ctx, s: gowt_session_t, bidi: c_int, stream_ctx: *mut c_void, stream_id: *mut u64) -> c_int;
     pub fn gowt_stream_send(ctx: *mut gowt_ctx, s: gowt_session_t, stream_id: u64, data: *const c_void, len: usize, fin: c_int) -> c_int;
+    pub fn gowt_stream_send_nocopy(ctx: *mut gowt_ctx, s: gowt_session_t, stream_id: u64, data: *const c_void, len: usize, fin: c_int, send_ctx: *mut c_void) -> c_int;
     pub fn gowt_stream_mark_active(ctx: *mut gowt_ctx, s: gowt_session_t, stream_id: u64, active: c_int) -> c_int;
     pub fn gowt_provide_stream_data(ctx: *mut gowt_ctx, ev: *const gowt_event, n: usize, fin: c_int, still_active: c_int, buf: *mut *mut u8) -> c_int;
     pub fn gowt_stream_reset(ctx: *mut gowt_ctx, s: gowt_session_t, stream_id: u64, code: u32) -> c_int;
