@@ -5,7 +5,7 @@
  * by side with pure webtransport-go.
  *
  *   gowt_bench [-w upload,download,...] [-short] [-style callback|thread]
- *              [-send auto|push|pull|nocopy] [-piece BYTES] [-sendbuf BYTES]
+ *              [-send auto|push|pull|nocopy] [-gogc N] [-memlimit BYTES] [-piece BYTES] [-sendbuf BYTES]
  *              [-dispatch auto|thread|poll] [-evsize N]
  *
  * Output: one JSON line per result on stdout, the same fields as
@@ -149,6 +149,8 @@ static int g_short;
 static int g_style = STYLE_CALLBACK; /* -style */
 static int g_send = -1;     /* -send: 0 push, 1 pull, 2 nocopy push, -1 auto */
 static int g_nocopy;        /* push with gowt_stream_send_nocopy */
+static int g_gogc = GOWT_RUNTIME_KEEP;           /* -gogc N (-1: off) */
+static long long g_memlimit = GOWT_RUNTIME_KEEP; /* -memlimit BYTES (0: none) */
 static int g_dispatch = -1; /* -dispatch: 0 thread, 1 poll, -1 auto */
 static size_t g_piece_opt;  /* -piece (0: per workload) */
 static size_t g_sendbuf_opt; /* -sendbuf (0: per workload) */
@@ -1625,7 +1627,7 @@ static void apply_tuning(const char *name) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: gowt_bench [-w name,name,...] [-short] [-style callback|thread]\n"
-               "                  [-send auto|push|pull|nocopy] [-piece BYTES] [-sendbuf BYTES]\n"
+               "                  [-send auto|push|pull|nocopy] [-gogc N] [-memlimit BYTES] [-piece BYTES] [-sendbuf BYTES]\n"
                "                  [-dispatch auto|thread|poll] [-evsize 1..1000]\nworkloads:");
     for (size_t i = 0; i < N_WORKLOADS; i++) fprintf(f, "%s%s", i ? "," : " ", workloads[i].name);
     fprintf(f, "\n");
@@ -1671,6 +1673,10 @@ int main(int argc, char **argv) {
             g_short = 1;
         } else if ((v = opt_value(a, "-w", argc, argv, &i)) != NULL) {
             wspec = v;
+        } else if ((v = opt_value(a, "-gogc", argc, argv, &i)) != NULL) {
+            g_gogc = atoi(v);
+        } else if ((v = opt_value(a, "-memlimit", argc, argv, &i)) != NULL) {
+            g_memlimit = strtoll(v, NULL, 10);
         } else if ((v = opt_value(a, "-send", argc, argv, &i)) != NULL) {
             if (strcmp(v, "nocopy") == 0) {
                 g_send = 2;
@@ -1740,6 +1746,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "gowt_bench: header %d but library %d\n", GOWT_VERSION_NUMBER,
                 gowt_version_number());
         return 1;
+    }
+    if (gowt_runtime_set_gc(g_memlimit, g_gogc, NULL, NULL) != GOWT_OK) {
+        fprintf(stderr, "gowt_bench: bad -gogc / -memlimit\n");
+        return 2;
     }
     cond_init_mono(&g_cv);
     g_pattern = malloc(MAX_PIECE);

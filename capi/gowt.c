@@ -16,6 +16,10 @@ const char *gowt_version(void) {
 int gowt_version_number(void) { return GOWT_VERSION_NUMBER; }
 const char *gowt_strerror(int err) { return gowtgo_strerror(err); }
 const char *gowt_event_name(int type) { return gowtgo_event_name(type); }
+int gowt_runtime_set_gc(int64_t memory_limit, int gc_percent, int64_t *prev_memory_limit,
+                        int *prev_gc_percent) {
+    return gowtgo_runtime_set_gc(memory_limit, gc_percent, prev_memory_limit, prev_gc_percent);
+}
 
 /* ---- the calling thread's last error message (gowt_last_error) ---- */
 

@@ -17,6 +17,8 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"math"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -163,6 +165,47 @@ func staticOr(fallback string, f func() string) (p *C.char) {
 //export gowtgo_strerror
 func gowtgo_strerror(code C.int) *C.char {
 	return staticOr("unknown error", func() string { return core.Strerror(int(code)) })
+}
+
+var runtimeMu sync.Mutex
+
+//export gowtgo_runtime_set_gc
+func gowtgo_runtime_set_gc(limit C.int64_t, percent C.int, prevLimit *C.int64_t, prevPercent *C.int) (ret C.int) {
+	defer protect(&ret)
+	const keep = C.GOWT_RUNTIME_KEEP
+	if (limit < 0 && limit != keep) || (percent < -1 && percent != keep) {
+		return fail(nil, errArg("memory_limit %d / gc_percent %d out of range", limit, percent))
+	}
+	// debug.SetMemoryLimit with a negative value only reads the limit, and
+	// math.MaxInt64 is "no limit"; SetGCPercent has no read-only form, so
+	// it is set back when the caller keeps it.
+	runtimeMu.Lock() // the read-and-restore of SetGCPercent below
+	defer runtimeMu.Unlock()
+	old := debug.SetMemoryLimit(-1)
+	if limit != keep {
+		l := int64(limit)
+		if l == 0 {
+			l = math.MaxInt64
+		}
+		debug.SetMemoryLimit(l)
+	}
+	var oldPercent int
+	if percent != keep {
+		oldPercent = debug.SetGCPercent(int(percent))
+	} else {
+		oldPercent = debug.SetGCPercent(100)
+		debug.SetGCPercent(oldPercent)
+	}
+	if prevLimit != nil {
+		if old == math.MaxInt64 {
+			old = 0
+		}
+		*prevLimit = C.int64_t(old)
+	}
+	if prevPercent != nil {
+		*prevPercent = C.int(oldPercent)
+	}
+	return 0
 }
 
 //export gowtgo_event_name

@@ -972,6 +972,36 @@ int gowt_provide_datagram(gowt_ctx *ctx, const gowt_event *ev, size_t n, int mor
 int gowt_max_datagram_size(gowt_ctx *ctx, gowt_session_t s, size_t *out);
 
 /* ------------------------------------------------------------------------ */
+/* Go runtime (since 0.3.0)                                                 */
+/* ------------------------------------------------------------------------ */
+
+/** GOWT_RUNTIME_KEEP: leave that setting as it is. */
+#define GOWT_RUNTIME_KEEP (-2)
+
+/**
+ * Garbage collector settings of the Go runtime inside libgowt. There is one
+ * Go runtime per process, shared by every context, so these are
+ * process-wide, not per context (which is why they are not gowt_config
+ * fields). The environment variables GOGC and GOMEMLIMIT set the same at
+ * load time. Any thread, any time.
+ *   memory_limit: soft limit in bytes on the memory the Go runtime uses
+ *     (runtime/debug.SetMemoryLimit): the collector runs harder as it is
+ *     approached. 0 means no limit; GOWT_RUNTIME_KEEP leaves it.
+ *   gc_percent: heap growth between collections, in percent of the live
+ *     heap (GOGC; the default is 100). -1 turns the proportional collector
+ *     off, so that only memory_limit triggers collections (a common setting
+ *     for bulk transfers: fewer collections, at most the limit used; set a
+ *     limit with it). GOWT_RUNTIME_KEEP leaves it.
+ *   prev_memory_limit, prev_gc_percent: if not NULL, the values before the
+ *     call (a limit of 0 means none).
+ * Returns GOWT_OK, GOWT_ERR_INVALID_ARG (memory_limit < 0 other than
+ * GOWT_RUNTIME_KEEP, gc_percent < -1 other than GOWT_RUNTIME_KEEP; nothing
+ * is changed then).
+ */
+int gowt_runtime_set_gc(int64_t memory_limit, int gc_percent, int64_t *prev_memory_limit,
+                        int *prev_gc_percent);
+
+/* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
 /* ------------------------------------------------------------------------ */
 

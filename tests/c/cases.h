@@ -38,5 +38,6 @@ void test_streams_available(void);
 /* test_v03.c */
 void test_nocopy(void);
 void test_nocopy_release(void);
+void test_runtime_gc(void);
 
 #endif

@@ -307,6 +307,7 @@ static const test_case cases[] = {
     {"streams_available", test_streams_available},
     {"nocopy", test_nocopy},
     {"nocopy_release", test_nocopy_release},
+    {"runtime_gc", test_runtime_gc},
 };
 
 int main(int argc, char **argv) {

@@ -9,6 +9,7 @@
  *                   with the buffers the caller's again (they are freed and
  *                   poisoned right after it: the ASan build catches any
  *                   later read)
+ *   runtime_gc      gowt_runtime_set_gc
  */
 #include "cases.h"
 #include "common.h"
@@ -259,4 +260,53 @@ void test_nocopy_release(void) {
     }
     sleep_ms(200); /* a read after free would be reported by ASan here */
     tsrv_stop(&srv);
+}
+
+/* gowt_runtime_set_gc: set, read back through prev_*, KEEP, bad values
+ * change nothing, and traffic still flows with the collector off and a
+ * limit set. */
+void test_runtime_gc(void) {
+    int64_t lim;
+    int pct;
+    CHECK_OK(gowt_runtime_set_gc(GOWT_RUNTIME_KEEP, GOWT_RUNTIME_KEEP, &lim, &pct));
+    CHECK(lim == 0 && pct == 100); /* the defaults: no limit, GOGC 100 */
+    CHECK_OK(gowt_runtime_set_gc(256 << 20, -1, NULL, NULL));
+    CHECK_OK(gowt_runtime_set_gc(GOWT_RUNTIME_KEEP, GOWT_RUNTIME_KEEP, &lim, &pct));
+    CHECK(lim == 256 << 20 && pct == -1);
+    CHECK_RC(gowt_runtime_set_gc(-5, 50, NULL, NULL), GOWT_ERR_INVALID_ARG);
+    CHECK_RC(gowt_runtime_set_gc(0, -7, NULL, NULL), GOWT_ERR_INVALID_ARG);
+    CHECK_OK(gowt_runtime_set_gc(GOWT_RUNTIME_KEEP, 200, &lim, &pct));
+    CHECK(lim == 256 << 20 && pct == -1); /* the bad calls changed nothing */
+    CHECK_OK(gowt_runtime_set_gc(GOWT_RUNTIME_KEEP, -1, NULL, &pct));
+    CHECK(pct == 200);
+
+    /* 8 MiB echoed with only the limit collecting */
+    tsrv srv;
+    tsrv_start(&srv, NULL, 1, NULL, NULL);
+    gowt_ctx *cli = ctx_with(NULL);
+    evlog l;
+    evlog_init(&l);
+    l.no_data = 1;
+    gowt_session_t s = cli_connect(cli, srv.port, "/gc", NULL, &l);
+    evlog_wait_any(&l, GOWT_EV_CONNECT_ACCEPTED, s, ANY_ID, 5000);
+    uint64_t id;
+    CHECK_OK(gowt_create_local_stream(cli, s, 1, NULL, &id));
+    static uint8_t chunk[64 << 10];
+    for (int i = 0; i < 128; i++) {
+        int rc;
+        long long t0 = now_ms();
+        while ((rc = gowt_stream_send(cli, s, id, chunk, sizeof chunk, i == 127)) ==
+               GOWT_ERR_WOULD_BLOCK) {
+            CHECK(now_ms() - t0 < 10000);
+            sleep_ms(1);
+        }
+        CHECK_OK(rc);
+    }
+    evlog_wait_any(&l, GOWT_EV_POST_FIN, s, id, 20000);
+    CHECK_OK(gowt_session_close(cli, s, 0, NULL, 0));
+    evlog_wait_any(&l, GOWT_EV_DEREGISTER, s, ANY_ID, 5000);
+    CHECK_OK(gowt_ctx_destroy(cli));
+    tsrv_stop(&srv);
+    CHECK_OK(gowt_runtime_set_gc(0, 100, &lim, &pct));
+    CHECK(lim == 256 << 20 && pct == -1);
 }

@@ -170,6 +170,7 @@ _u8p = POINTER(c_uint8)
 # name: (restype, argtypes), in gowt.h's order. Append new functions here.
 SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "gowt_version": (c_char_p, []),
+    "gowt_runtime_set_gc": (c_int, [ctypes.c_int64, c_int, POINTER(ctypes.c_int64), POINTER(c_int)]),
     "gowt_version_number": (c_int, []),
     "gowt_strerror": (c_char_p, [c_int]),
     "gowt_last_error": (c_int, [c_char_p, c_size_t]),

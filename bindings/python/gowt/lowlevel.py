@@ -84,8 +84,22 @@ class WouldBlock(Error, BlockingIOError):
 
 
 def version() -> str:
-    """The loaded library's version string, e.g. "0.2.0"."""
+    """The loaded library's version string, e.g. "0.3.0"."""
     return lib.gowt_version().decode()
+
+
+KEEP = -2  # GOWT_RUNTIME_KEEP
+
+
+def set_gc(memory_limit: int = KEEP, gc_percent: int = KEEP) -> "tuple[int, int]":
+    """Process-wide Go runtime GC settings (gowt_runtime_set_gc): a soft
+    memory limit in bytes (0: none) and GOGC (-1: off). Returns the previous
+    (memory_limit, gc_percent)."""
+    lim, pct = ctypes.c_int64(), ctypes.c_int()
+    rc = lib.gowt_runtime_set_gc(memory_limit, gc_percent, ctypes.byref(lim), ctypes.byref(pct))
+    if rc != 0:
+        raise _thread_error(rc, "gowt_runtime_set_gc")
+    return lim.value, pct.value
 
 
 def _thread_error(rc: int, what: str) -> Error:

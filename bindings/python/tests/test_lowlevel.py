@@ -8,6 +8,7 @@ import time
 import pytest
 
 import gowt
+import gowt.lowlevel
 from gowt import _ffi
 from gowt.lowlevel import Context, EventType as T
 
@@ -213,3 +214,15 @@ def test_log_callback_receives_library_messages():
         ctx.process_events()
     ctx.set_log(gowt.LOG_OFF, None)
     ctx.close()
+
+
+def test_set_gc_round_trip():
+    old = gowt.lowlevel.set_gc()
+    try:
+        gowt.lowlevel.set_gc(128 << 20, -1)
+        assert gowt.lowlevel.set_gc() == (128 << 20, -1)
+        with pytest.raises(gowt.lowlevel.Error):
+            gowt.lowlevel.set_gc(-7, 100)
+        assert gowt.lowlevel.set_gc() == (128 << 20, -1)
+    finally:
+        gowt.lowlevel.set_gc(*old)

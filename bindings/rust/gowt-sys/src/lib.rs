@@ -133,6 +133,7 @@ c_consts! {
     GOWT_STREAM_LOCAL: c_int = 0x20,
     GOWT_CODE_RAW: c_int = 0x40,
     GOWT_SEND_CANCELED: c_int = 0x80,
+    GOWT_RUNTIME_KEEP: c_int = -2,
 
     GOWT_CLIENT_AUTH_NONE: gowt_client_auth = 0,
     GOWT_CLIENT_AUTH_REQUEST: gowt_client_auth = 1,
@@ -326,6 +327,7 @@ c_functions! {
     pub fn gowt_session_get_info(ctx: *mut gowt_ctx, s: gowt_session_t, info: *mut gowt_session_info) -> c_int;
     pub fn gowt_create_local_stream(ctx: *mut gowt_ctx, s: gowt_session_t, bidi: c_int, stream_ctx: *mut c_void, stream_id: *mut u64) -> c_int;
     pub fn gowt_stream_send(ctx: *mut gowt_ctx, s: gowt_session_t, stream_id: u64, data: *const c_void, len: usize, fin: c_int) -> c_int;
+    pub fn gowt_runtime_set_gc(memory_limit: i64, gc_percent: c_int, prev_memory_limit: *mut i64, prev_gc_percent: *mut c_int) -> c_int;
     pub fn gowt_stream_send_nocopy(ctx: *mut gowt_ctx, s: gowt_session_t, stream_id: u64, data: *const c_void, len: usize, fin: c_int, send_ctx: *mut c_void) -> c_int;
     pub fn gowt_stream_mark_active(ctx: *mut gowt_ctx, s: gowt_session_t, stream_id: u64, active: c_int) -> c_int;
     pub fn gowt_provide_stream_data(ctx: *mut gowt_ctx, ev: *const gowt_event, n: usize, fin: c_int, still_active: c_int, buf: *mut *mut u8) -> c_int;
