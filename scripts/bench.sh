@@ -147,6 +147,12 @@ run() { # file command...
     failed=1
   fi
 }
+# The throughput workloads again with gowt_stream_send_nocopy (the
+# caller's buffer queued in place), as workloads NAME_nocopy.
+nocopy_run() {
+  "$BENCH" "${SHORT[@]}" "${STYLE[@]}" -send nocopy -w upload,download,streams100 |
+    sed -E 's/"workload":"([a-z0-9]+)"/"workload":"\1_nocopy"/'
+}
 for ((i = 1; i <= RUNS; i++)); do
   [[ $RUNS -gt 1 ]] && echo "bench.sh: run $i of $RUNS" >&2
   run "$OUT/go.jsonl" "$GOBENCH" "${SHORT[@]}" -w "$MAIN_GO"
@@ -158,6 +164,7 @@ for ((i = 1; i <= RUNS; i++)); do
   run "$OUT/quicgo.jsonl" "$QGBENCH" "${SHORT[@]}" -w upload,download,streams100
   run "$OUT/gowt.jsonl" "$BENCH" "${SHORT[@]}" "${STYLE[@]}" -w "$MAIN_C"
   run "$OUT/gowt.jsonl" "$BENCH" "${SHORT[@]}" "${STYLE[@]}" -w idle_mem
+  run "$OUT/gowt.jsonl" nocopy_run
 done
 
 # --- Table --------------------------------------------------------------------
@@ -203,7 +210,8 @@ def fmt(v, dec):
 # A gowt workload compared with a peer's of another name: setup_seq_full
 # (gowt without TLS resumption) against the peers' setup_seq (full
 # handshakes on both of them).
-PEER_KEY = {"setup_seq_full": "setup_seq"}
+PEER_KEY = {"setup_seq_full": "setup_seq", "upload_nocopy": "upload",
+            "download_nocopy": "download", "streams100_nocopy": "streams100"}
 
 def ratio(key, peer):
     """gowt / peer: the median of the per-run ratios when every run of both
@@ -221,6 +229,8 @@ def ratio(key, peer):
 rows = []  # (label, key, scale, decimals, has_peers, quicgo, target, met)
 for w in ("upload", "download", "streams100"):
     rows.append((w + " (MB/s)", w, 1.0, 1, True, True, ">= 0.95 x Go", lambda g, o, r: r >= 0.95))
+for w in ("upload", "download", "streams100"):
+    rows.append((w + " nocopy (MB/s)", w + "_nocopy", 1.0, 1, True, True, "info", None))
 for rate in ("unpaced", "10000/s", "20000/s", "40000/s"):
     key = "datagrams " + rate
     if rate == "20000/s":
@@ -255,7 +265,7 @@ for label, key, scale, dec, peers, qg, target, met in rows:
     g = med("gowt", key, scale)
     o = med("go", pk, scale) if peers else None
     w = med("wt", pk, scale) if peers else None
-    q = med("quicgo", key, scale) if qg else None
+    q = med("quicgo", pk, scale) if qg else None
     r_go, per_go = ratio(key, "go") if peers else (None, [])
     r_wt, per_wt = ratio(key, "wt") if peers else (None, [])
     if per_go and "x Go" in target:
@@ -284,6 +294,8 @@ if spread:
 # it moved.
 div = 10 if mode == "short" else 1
 BYTES = {"upload": 200e6 / div, "download": 200e6 / div, "streams100": 100e6 / div}
+for k in list(BYTES):
+    BYTES[k + "_nocopy"] = BYTES[k]
 def cpu_per_gb(side, key):
     c = [cp for _, cp in runs_of[side].get(key, []) if cp is not None]
     return statistics.median(c) / (BYTES[key] / 1e9) if c else None
@@ -293,8 +305,9 @@ print("CPU seconds per GB moved (process CPU, user + system, client and server t
 print()
 print("| workload | gowt | pure Go | wtransport | quic-go | gowt/Go | gowt/wt |")
 print("|---|---:|---:|---:|---:|---:|---:|")
-for key in ("upload", "download", "streams100"):
-    c = {s: cpu_per_gb(s, key) for s in SIDES}
+for key in ("upload", "download", "streams100", "upload_nocopy", "download_nocopy",
+            "streams100_nocopy"):
+    c = {s: cpu_per_gb(s, key if s == "gowt" else PEER_KEY.get(key, key)) for s in SIDES}
     rg = c["gowt"] / c["go"] if c["gowt"] is not None and c["go"] else None
     rw = c["gowt"] / c["wt"] if c["gowt"] is not None and c["wt"] else None
     print("| %s CPU (s/GB) | %s | %s | %s | %s | %s | %s |" % (key, fmt(c["gowt"], 2), fmt(c["go"], 2),
