@@ -31,6 +31,16 @@ func (q *sendQueue) pushRef(p []byte, ref *SendRef) {
 	q.chunks = append(q.chunks, sendChunk{b: p[:len(p):len(p)], ref: ref})
 }
 
+// hasRefs reports whether an application buffer is queued.
+func (q *sendQueue) hasRefs() bool {
+	for _, ch := range q.chunks {
+		if ch.ref != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // frontRef is the application buffer at the front, if the front is one.
 func (q *sendQueue) frontRef() *SendRef {
 	if len(q.chunks) == 0 {

@@ -197,12 +197,16 @@ func stalledRefs(t *testing.T) (*Session, *Stream, *refLog, int, *Context) {
 		}
 		n++
 	}
-	// Let the sender block in quic-go on the 64 KiB stream window.
-	deadline := time.Now().Add(5 * time.Second)
-	for cli.refWriters.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	// Let the sender block in quic-go on the 64 KiB stream window: one
+	// write in flight, and the bytes sent no longer moving.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		b := sess.BytesSent.Load()
+		time.Sleep(50 * time.Millisecond)
+		if cli.refWriters.Load() == 1 && sess.BytesSent.Load() == b {
+			break
+		}
 	}
-	time.Sleep(50 * time.Millisecond)
 	if cli.refWriters.Load() != 1 {
 		t.Fatalf("%d senders writing a ref; want 1 blocked", cli.refWriters.Load())
 	}
@@ -269,5 +273,75 @@ func TestSendRefDestroyStopsReading(t *testing.T) {
 	}
 	if w := cli.refWriters.Load(); w != 0 {
 		t.Fatalf("Destroy returned with %d writes of application buffers in flight", w)
+	}
+}
+
+// TestSendRefConnectionLossCancels: the QUIC connection dies while a ref
+// is blocked in quic-go: the write fails, and every ref not yet handed
+// over is released as canceled, once, before FREE and DEREGISTER.
+func TestSendRefConnectionLossCancels(t *testing.T) {
+	sess, _, l, n, cli := stalledRefs(t)
+	defer cli.Destroy()
+	l.mu.Lock()
+	before := len(l.completes)
+	l.mu.Unlock()
+	sess.conn.qc.CloseWithError(0x77, "gone")
+	select {
+	case <-l.dereg:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no DEREGISTER")
+	}
+	if c := l.check(t, n); c != n-before {
+		t.Fatalf("%d of %d refs canceled; %d had completed before", c, n, before)
+	}
+	if w := cli.refWriters.Load(); w != 0 {
+		t.Fatalf("refWriters %d after DEREGISTER", w)
+	}
+}
+
+// TestSendRefFlushedByLocalClose: buffers queued with FIN right before a
+// local close are copied at the session's end and still written (the
+// receiver may see the close first and drop them: streams and the CONNECT
+// stream are not ordered), and each is released once, not canceled.
+func TestSendRefFlushedByLocalClose(t *testing.T) {
+	_, port := newServer(t, testConfig(), "/flush", func(c *Context, ev *Event) int { return 0 })
+	cli := newClient(t, testConfig())
+	l := newRefLog()
+	acc := make(chan *Session, 1)
+	if _, err := cli.Connect("https://127.0.0.1:"+itoa(port)+"/flush", ConnectOptions{}, l.cb(acc), 0); err != nil {
+		t.Fatal(err)
+	}
+	sess := <-acc
+	st, err := sess.OpenStream(false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := bytes.Repeat([]byte{9}, 64<<10)
+	const n = 12 // 768 KiB: within the 1 MiB send buffer, all queued at once
+	for i := 1; i <= n; i++ {
+		if err := st.SendRef(buf, i == n, &SendRef{Len: len(buf), Ctx: uintptr(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := sess.BytesSent.Load()
+	if err := sess.Close(0, ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.dereg:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no DEREGISTER")
+	}
+	if c := l.check(t, n); c != 0 {
+		t.Fatalf("%d refs canceled by a local close", c)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for sess.BytesSent.Load() == before && before < n*64<<10 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	after := sess.BytesSent.Load()
+	t.Logf("written before the close %d, after %d of %d", before, after, n*len(buf))
+	if after == before && before < n*64<<10 {
+		t.Fatal("nothing queued was written after the close")
 	}
 }

@@ -56,6 +56,7 @@ type Session struct {
 	appCtx atomic.Uintptr
 
 	freesDeferred atomic.Int32 // end's hold + FREEs a sender still owes (end)
+	flushOnEnd    atomic.Bool  // a local Close: queued data still goes out
 	wireID        atomic.Uint64
 
 	mu       sync.Mutex
@@ -495,6 +496,7 @@ func (s *Session) Close(code uint32, reason string) error {
 	case stPending:
 		return errf(ErrState, "session not accepted yet: use gowt_session_refuse")
 	}
+	s.flushOnEnd.Store(true)
 	streams, ok := s.end(reasonEvent(FlagCloseLocal, uint64(code), reason))
 	if !ok {
 		return errf(ErrClosed, "session already closed")

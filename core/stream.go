@@ -680,16 +680,21 @@ func (st *Stream) sendLoop() {
 			if hdr != nil {
 				st.headerWrittenLocked()
 			}
-			var done *SendRef
-			if st.q.gen == gen {
-				done = st.q.pop(len(data), s.ctx)
-				if done != nil {
+			// dropped: a reset or STOP_SENDING cleared the queue during the
+			// write and left the front buffer (being read) to us.
+			dropped := st.q.gen != gen
+			switch {
+			case dropped:
+			case err == nil:
+				if done := st.q.pop(len(data), s.ctx); done != nil {
 					st.completeRefsLocked([]*SendRef{done}, 0)
 				}
+			default: // not all written: the buffers are released as canceled
+				st.completeRefsLocked(st.q.clear(false), FlagSendCanceled)
 			}
 			freeNow := false
 			if ref != nil {
-				freeNow = st.refWrittenLocked(ref, st.q.gen != gen)
+				freeNow = st.refWrittenLocked(ref, dropped)
 			}
 			if reset := st.pendingReset; reset >= 0 {
 				st.senderRunning = false
@@ -714,7 +719,7 @@ func (st *Stream) sendLoop() {
 				st.sendFailed(err)
 				return
 			}
-			if freeNow && st.q.gen != gen {
+			if freeNow && dropped {
 				st.maybeFree() // a reset during the write waited for the buffer
 			}
 			if notify {
@@ -1060,11 +1065,20 @@ func (st *Stream) markFreed() bool {
 	st.mu.Lock()
 	already := st.freed
 	st.freed = true
-	skip := 0
-	if st.refFlight {
-		skip = 1
+	switch {
+	case !st.q.hasRefs():
+	case st.sess.flushOnEnd.Load():
+		// A local close: what was handed over still goes out.
+		skip := 0
+		if st.refFlight {
+			skip = 1
+		}
+		st.completeRefsLocked(st.q.detachRefs(skip), 0)
+	default:
+		// The peer, an error or the connection ended it: the streams are
+		// aborted, so the buffers are released as not sent.
+		st.completeRefsLocked(st.q.clear(st.writing), FlagSendCanceled)
 	}
-	st.completeRefsLocked(st.q.detachRefs(skip), 0)
 	deferred := !already && st.refFlight
 	st.freeOnRef = deferred
 	st.mu.Unlock()
