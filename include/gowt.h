@@ -840,8 +840,10 @@ int gowt_stream_send(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
  *   GOWT_EV_FREE: when all bytes are handed to the QUIC stack (which copies
  *   them into its packets; a small send into an idle stream completes at
  *   once), or when a reset, STOP_SENDING or failure drops them
- *   (GOWT_SEND_CANCELED). When the session ends, what is still queued is
- *   copied, completed, and still sent, like gowt_stream_send's data.
+ *   (GOWT_SEND_CANCELED). When you close the session, what is still
+ *   queued is copied, completed, and still sent, like gowt_stream_send's
+ *   data; when the peer, an error or the connection ends it, what is
+ *   queued is released with GOWT_SEND_CANCELED.
  * - On any other return the library keeps nothing and no SEND_COMPLETE
  *   follows.
  * - After gowt_ctx_destroy returns, the library reads no buffer and
