@@ -25,6 +25,22 @@ use gowt::Context;
 
 const PIECE: usize = 64 * 1024;
 
+extern "C" {
+    // POSIX getrusage(2), from the C library every Rust program on Linux links.
+    fn getrusage(who: std::ffi::c_int, usage: *mut [i64; 18]) -> std::ffi::c_int;
+}
+
+/// (CPU seconds, context switches) of the whole process so far (every
+/// thread: tokio's, the library's, Go's), as gowt_bench's "cpu_s".
+fn usage() -> (f64, i64) {
+    let mut u = [0i64; 18];
+    // SAFETY: struct rusage on 64-bit Linux is 18 longs (two timevals, 14
+    // counters); RUSAGE_SELF = 0.
+    unsafe { getrusage(0, &mut u) };
+    let cpu = (u[0] + u[2]) as f64 + (u[1] + u[3]) as f64 / 1e6;
+    (cpu, u[16] + u[17])
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     if v.is_empty() {
@@ -35,8 +51,15 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn builder(d: gowt::Dispatch) -> gowt::ContextBuilder {
-    Context::builder()
-        .dispatch(d)
+    let b = Context::builder();
+    let b = match std::env::var("BENCH_SENDBUF")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(n) => b.stream_send_buffer(n),
+        None => b,
+    };
+    b.dispatch(d)
         .insecure_skip_verify(true)
         .idle_timeout(Duration::from_secs(60))
         .max_incoming_streams(1000, 1000)
@@ -44,8 +67,9 @@ fn builder(d: gowt::Dispatch) -> gowt::ContextBuilder {
         .cert_hostnames("localhost,127.0.0.1")
 }
 
-/// One bulk transfer; upload = client sends. Returns MB/s.
-async fn bulk(d: gowt::Dispatch, upload: bool, total: u64) -> gowt::Result<f64> {
+/// One bulk transfer; upload = client sends. Returns MB/s, and the CPU
+/// seconds and context switches of the process during the timed part.
+async fn bulk(d: gowt::Dispatch, upload: bool, total: u64) -> gowt::Result<(f64, f64, i64)> {
     let srv = builder(d).build()?;
     let port = srv.listen("127.0.0.1", 0)?;
     srv.register("/bench")?;
@@ -65,6 +89,7 @@ async fn bulk(d: gowt::Dispatch, upload: bool, total: u64) -> gowt::Result<f64> 
     let pattern: Vec<u8> = (0..PIECE).map(|i| (i * 7 % 251) as u8).collect();
     let (mut w, _r) = tx.open_bi().await?;
     let t0 = Instant::now();
+    let u0 = usage();
     let writer = tokio::spawn(async move {
         let mut left = total;
         while left > 0 {
@@ -82,10 +107,11 @@ async fn bulk(d: gowt::Dispatch, upload: bool, total: u64) -> gowt::Result<f64> 
         got += n as u64;
     }
     let el = t0.elapsed().as_secs_f64();
+    let u1 = usage();
     drop(writer.await.expect("writer task")?);
     assert_eq!(got, total, "received bytes");
     let _ = cs.close(0, "");
-    Ok(total as f64 / 1e6 / el)
+    Ok((total as f64 / 1e6 / el, u1.0 - u0.0, u1.1 - u0.1))
 }
 
 fn c_bench(path: &str, short: bool, style: &str) -> Option<(f64, f64)> {
@@ -185,8 +211,8 @@ fn main() {
                 continue;
             }
             match rt.block_on(bulk(d, upload, total)) {
-                Ok(v) => {
-                    println!("{{\"impl\":\"gowt-rust\",\"workload\":\"{name}\",\"dispatch\":\"{dn}\",\"runtime\":\"{rt_kind}\",\"metric\":\"MB/s\",\"value\":{v:.1},\"round\":{round}}}");
+                Ok((v, cpu, cs)) => {
+                    println!("{{\"impl\":\"gowt-rust\",\"workload\":\"{name}\",\"dispatch\":\"{dn}\",\"runtime\":\"{rt_kind}\",\"metric\":\"MB/s\",\"value\":{v:.1},\"round\":{round},\"cpu_s\":{cpu:.3},\"cs\":{cs}}}");
                     list.push(v);
                 }
                 Err(e) => {

@@ -15,7 +15,7 @@ use gowt_sys as sys;
 
 use crate::error::{check, Error, Result};
 use crate::session::{Session, SessionRef, SessionRequest};
-use crate::state::{self, Connect, Counted, Shared, State, LIVE_CONTEXTS};
+use crate::state::{self, Connect, Counted, Shared, LIVE_CONTEXTS};
 
 /// The C context. Every handle of this crate (Context, Session, streams)
 /// holds an `Arc<Inner>`; the last one dropped destroys the context, so the
@@ -36,7 +36,7 @@ impl Inner {
     pub(crate) fn app_ctx(&self) -> *mut std::ffi::c_void {
         &*self.shared as *const Shared as *mut std::ffi::c_void
     }
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> crate::state::Guard<'_> {
         self.shared.lock()
     }
 }
@@ -466,6 +466,7 @@ impl ContextBuilder {
             ctx,
             shared: Box::new(Shared {
                 state: Default::default(),
+                pool: Default::default(),
                 log: Default::default(),
             }),
             stop: stop.clone(),

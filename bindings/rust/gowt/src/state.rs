@@ -16,11 +16,18 @@ use gowt_sys as sys;
 use crate::error::CloseInfo;
 
 /// Per stream: pause reading (gowt_stream_set_receive_enabled 0) above this
-/// many buffered bytes, resume below RECV_LOW.
+/// many buffered bytes; the reader resumes it when it takes them.
 pub(crate) const RECV_HIGH: usize = 4 << 20;
-pub(crate) const RECV_LOW: usize = 1 << 20;
 /// Datagrams buffered per session before the oldest is dropped.
 pub(crate) const DGRAM_QUEUE: usize = 1024;
+/// Per stream: bytes a writer may queue here while the library's send
+/// buffer is full (the STREAM_WRITABLE callback moves them into it); the
+/// writer waits above this and is woken at half.
+pub(crate) const SENDQ_MAX: usize = 1 << 20;
+/// Largest piece queued or handed to gowt_stream_send in one call
+/// (gowt_stream_send is all or nothing; the library's buffer holds
+/// stream_send_buffer + 64 KiB).
+pub(crate) const WRITE_PIECE: usize = 64 * 1024;
 
 pub(crate) static LIVE_CONTEXTS: AtomicUsize = AtomicUsize::new(0);
 pub(crate) static LIVE_SESSIONS: AtomicUsize = AtomicUsize::new(0);
@@ -49,16 +56,18 @@ impl Wakers {
             self.0.push(w.clone());
         }
     }
+    /// Wakes them all (once the state lock is released).
     pub(crate) fn wake(&mut self) {
         for w in self.0.drain(..) {
-            w.wake();
+            defer_wake(w);
         }
     }
 }
 
+/// Wakes w, if set, once the state lock is released.
 pub(crate) fn wake_opt(w: &mut Option<Waker>) {
     if let Some(w) = w.take() {
-        w.wake();
+        defer_wake(w);
     }
 }
 
@@ -89,8 +98,9 @@ pub(crate) struct Stream {
     #[allow(dead_code)]
     pub local: bool,
     // Receive side.
+    /// Received data not yet taken by the RecvStream (which takes it all at
+    /// once and reads it outside the lock).
     pub chunks: VecDeque<Vec<u8>>,
-    pub head: usize, // bytes of chunks[0] already read
     pub buffered: usize,
     pub fin: bool,
     pub reset: Option<u64>,
@@ -101,7 +111,19 @@ pub(crate) struct Stream {
     pub write_w: Option<Waker>,
     pub stop: Option<u64>,
     pub stopped_w: Wakers,
+    /// FIN to send once the queue is in the library.
     pub fin_pending: bool,
+    /// Data written while the library's buffer was full, in pieces of at
+    /// most WRITE_PIECE, oldest first: the STREAM_WRITABLE callback hands
+    /// it to gowt_stream_send. Non-empty only after a send returned
+    /// WOULD_BLOCK, so a STREAM_WRITABLE is always on its way.
+    pub sendq: VecDeque<Vec<u8>>,
+    pub sendq_bytes: usize,
+    /// The error of a send from the queue (reported by the next write).
+    pub send_err: Option<c_int>,
+    /// STREAM_WRITABLE events handled (a writer that got WOULD_BLOCK outside
+    /// the lock sees whether one ran before it queued).
+    pub writable_seq: u64,
     // Life.
     pub freed: bool,
     pub handles: u8,  // SendStream / RecvStream alive
@@ -118,7 +140,6 @@ impl Stream {
             bidi,
             local,
             chunks: VecDeque::new(),
-            head: 0,
             buffered: 0,
             fin: false,
             reset: None,
@@ -129,6 +150,10 @@ impl Stream {
             stop: None,
             stopped_w: Wakers::default(),
             fin_pending: false,
+            sendq: VecDeque::new(),
+            sendq_bytes: 0,
+            send_err: None,
+            writable_seq: 0,
             freed: false,
             handles: 0,
             queued: false,
@@ -142,6 +167,73 @@ impl Stream {
     }
     pub(crate) fn removable(&self) -> bool {
         self.freed && self.handles == 0 && !self.queued && !self.unclaimed
+    }
+    /// Queues data behind what is queued (appended to the last piece while
+    /// it stays within WRITE_PIECE, so small writes leave in big sends).
+    pub(crate) fn enqueue(&mut self, pool: &Pool, data: &[u8]) {
+        self.sendq_bytes += data.len();
+        if let Some(b) = self.sendq.back_mut() {
+            if b.len() + data.len() <= WRITE_PIECE {
+                b.extend_from_slice(data);
+                return;
+            }
+        }
+        let mut v = pool.get();
+        v.reserve(WRITE_PIECE.max(data.len()));
+        v.extend_from_slice(data);
+        self.sendq.push_back(v);
+    }
+    /// Forgets the queued data and a pending FIN (the stream ended).
+    pub(crate) fn drop_sendq(&mut self, pool: &Pool) {
+        if !self.sendq.is_empty() {
+            pool.put(self.sendq.drain(..));
+        }
+        self.sendq_bytes = 0;
+        self.fin_pending = false;
+    }
+    /// Hands queued data (then a pending FIN) to the library until its
+    /// buffer is full or the queue is empty; wakes a waiting writer once the
+    /// queue is at most half full. Runs with the lock held: in the
+    /// STREAM_WRITABLE callback, or where a writer queued data.
+    ///
+    /// # Safety
+    /// ctx must be alive.
+    pub(crate) unsafe fn drain(&mut self, ctx: *mut sys::gowt_ctx, h: u64, sid: u64, pool: &Pool) {
+        while let Some(front) = self.sendq.front() {
+            let fin = self.fin_pending && self.sendq.len() == 1;
+            let rc = sys::gowt_stream_send(
+                ctx,
+                h,
+                sid,
+                front.as_ptr().cast(),
+                front.len(),
+                fin as c_int,
+            );
+            if rc == sys::GOWT_ERR_WOULD_BLOCK {
+                break;
+            }
+            if rc < 0 {
+                self.send_err = Some(rc);
+                self.drop_sendq(pool);
+                break;
+            }
+            let v = self.sendq.pop_front().unwrap();
+            self.sendq_bytes -= v.len();
+            pool.put([v]);
+            if fin {
+                self.fin_pending = false;
+            }
+        }
+        if self.sendq.is_empty()
+            && self.fin_pending
+            && sys::gowt_stream_send(ctx, h, sid, std::ptr::null(), 0, 1)
+                != sys::GOWT_ERR_WOULD_BLOCK
+        {
+            self.fin_pending = false;
+        }
+        if self.sendq_bytes <= SENDQ_MAX / 2 {
+            wake_opt(&mut self.write_w);
+        }
     }
 }
 
@@ -249,20 +341,70 @@ pub(crate) struct State {
     pub sessions: HashMap<u64, Session>,
     pub incoming: VecDeque<u64>,
     pub accept_w: Wakers,
-    /// Read chunks given back by readers, reused for the next POST_DATA
-    /// (saves an allocation, and its page faults, per event).
-    pub spare: Vec<Vec<u8>>,
 }
 
 /// Spare chunks kept per context, and the largest one kept.
 const SPARE_MAX: usize = 32;
 const SPARE_CAP: usize = 256 * 1024;
 
-impl State {
-    pub(crate) fn recycle(spare: &mut Vec<Vec<u8>>, mut v: Vec<u8>) {
-        if spare.len() < SPARE_MAX && v.capacity() <= SPARE_CAP {
-            v.clear();
-            spare.push(v);
+/// Buffers given back by readers and by the send queue, reused for the next
+/// POST_DATA or queued write (saves an allocation, and its page faults, per
+/// event). Its own lock, so the callback copies event data into a buffer
+/// without holding the state lock (which a reader may be waiting for).
+#[derive(Default)]
+pub(crate) struct Pool(Mutex<Vec<Vec<u8>>>);
+
+impl Pool {
+    fn list(&self) -> MutexGuard<'_, Vec<Vec<u8>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// An empty buffer (with capacity when one was given back).
+    pub(crate) fn get(&self) -> Vec<u8> {
+        self.list().pop().unwrap_or_default()
+    }
+    /// Gives buffers back.
+    pub(crate) fn put(&self, bufs: impl IntoIterator<Item = Vec<u8>>) {
+        let mut l = self.list();
+        for mut v in bufs {
+            if l.len() < SPARE_MAX && v.capacity() <= SPARE_CAP && v.capacity() > 0 {
+                v.clear();
+                l.push(v);
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Wakers to wake once this thread releases the state lock (a task
+    /// woken while the lock is held would at once wait for it).
+    static DEFERRED: std::cell::RefCell<Vec<Waker>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn defer_wake(w: Waker) {
+    DEFERRED.with(|d| d.borrow_mut().push(w));
+}
+
+/// The state lock; wakes the tasks woken under it after unlocking.
+pub(crate) struct Guard<'a>(std::mem::ManuallyDrop<MutexGuard<'a, State>>);
+
+impl std::ops::Deref for Guard<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.0
+    }
+}
+impl std::ops::DerefMut for Guard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.0
+    }
+}
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: dropped once, here.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.0) };
+        let ws = DEFERRED.with(|d| std::mem::take(&mut *d.borrow_mut()));
+        for w in ws {
+            w.wake();
         }
     }
 }
@@ -271,15 +413,18 @@ impl State {
 /// context handle, so gowt_ctx_destroy can deliver into it during Drop).
 pub(crate) struct Shared {
     pub state: Mutex<State>,
+    pub pool: Pool,
     /// The log callback of gowt_ctx_set_log.
     pub log: Mutex<Option<std::sync::Arc<crate::context::LogFn>>>,
 }
 
 impl Shared {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> Guard<'_> {
         // A panic while holding the lock (a bug) should not wedge every
         // later call: the state stays consistent between statements.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        Guard(std::mem::ManuallyDrop::new(
+            self.state.lock().unwrap_or_else(|e| e.into_inner()),
+        ))
     }
 }
 
@@ -345,10 +490,23 @@ pub(crate) unsafe extern "C" fn on_event(
 }
 
 unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event) -> c_int {
+    let t = ev.type_;
+    // Stream data is copied before the state lock is taken: a reader that
+    // wants the lock meanwhile does not wait for the copy.
+    let chunk = if t == sys::GOWT_EV_POST_DATA || t == sys::GOWT_EV_POST_FIN {
+        let data = ev_data(ev);
+        (!data.is_empty()).then(|| {
+            let mut v = shared.pool.get();
+            v.extend_from_slice(data);
+            v
+        })
+    } else {
+        None
+    };
+    let pool = &shared.pool;
     let mut guard = shared.lock();
     let st = &mut *guard;
     let h = ev.session;
-    let t = ev.type_;
     if t == sys::GOWT_EV_CONNECT {
         let mut s = Session::new(true);
         if let Some(r) = ev.request.as_ref() {
@@ -372,9 +530,7 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
         st.accept_w.wake();
         return sys::GOWT_CONNECT_DEFER;
     }
-    let State {
-        sessions, spare, ..
-    } = st;
+    let State { sessions, .. } = st;
     let sess = sessions.entry(h).or_insert_with(|| {
         // A client session whose connect() has not recorded it yet (no lock
         // is held across gowt_connect): kept until connect() claims it.
@@ -405,12 +561,13 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
         }
         sys::GOWT_EV_POST_DATA | sys::GOWT_EV_POST_FIN => {
             let s = sess.stream_for_event(ev.stream_id, ev.flags);
-            let data = ev_data(ev);
-            if !data.is_empty() && !s.recv_dropped {
-                let mut v = spare.pop().unwrap_or_default();
-                v.extend_from_slice(data);
-                s.chunks.push_back(v);
-                s.buffered += data.len();
+            if let Some(v) = chunk {
+                if s.recv_dropped {
+                    pool.put([v]);
+                } else {
+                    s.buffered += v.len();
+                    s.chunks.push_back(v);
+                }
             }
             if t == sys::GOWT_EV_POST_FIN {
                 s.fin = true;
@@ -438,19 +595,17 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
         sys::GOWT_EV_STOP_SENDING => {
             let s = sess.stream_for_event(ev.stream_id, ev.flags);
             s.stop = Some(ev.code);
-            s.fin_pending = false;
+            s.drop_sendq(pool);
             wake_opt(&mut s.write_w);
             s.stopped_w.wake();
         }
         sys::GOWT_EV_STREAM_WRITABLE => {
             if let Some(s) = sess.streams.get_mut(&ev.stream_id) {
-                wake_opt(&mut s.write_w);
-                if s.fin_pending
-                    && sys::gowt_stream_send(ctx, h, ev.stream_id, std::ptr::null(), 0, 1)
-                        != sys::GOWT_ERR_WOULD_BLOCK
-                {
-                    s.fin_pending = false;
-                }
+                // The refill happens here, on the thread that delivers the
+                // event (as a C program's callback would do it): a writer
+                // is woken only when the queue has room.
+                s.writable_seq += 1;
+                s.drain(ctx, h, ev.stream_id, pool);
             }
         }
         sys::GOWT_EV_DATAGRAM_WRITABLE => sess.dgram_writable_w.wake(),
@@ -467,6 +622,9 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
                 error: ev.flags & sys::GOWT_CLOSE_ERROR != 0,
                 raw: ev.flags & sys::GOWT_CODE_RAW != 0,
             });
+            for s in sess.streams.values_mut() {
+                s.drop_sendq(pool);
+            }
             sess.wake_all();
         }
         sys::GOWT_EV_DRAIN => {
@@ -476,6 +634,7 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
         sys::GOWT_EV_FREE => {
             if let Some(s) = sess.streams.get_mut(&ev.stream_id) {
                 s.freed = true;
+                s.drop_sendq(pool);
                 s.wake_all();
                 if s.removable() {
                     sess.streams.remove(&ev.stream_id);
@@ -486,6 +645,7 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
             sess.deregistered = true;
             for s in sess.streams.values_mut() {
                 s.freed = true;
+                s.drop_sendq(pool);
             }
             sess.streams.retain(|_, s| !s.removable());
             sess.wake_all();

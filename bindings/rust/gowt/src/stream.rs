@@ -1,5 +1,6 @@
 //! Streams: [`SendStream`] (tokio `AsyncWrite`) and [`RecvStream`] (tokio
 //! `AsyncRead`), quinn's shapes.
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
@@ -12,11 +13,21 @@ use gowt_sys as sys;
 
 use crate::error::{Error, Result};
 use crate::session::SessionRef;
-use crate::state::{self, RECV_LOW};
+use crate::state::{self, SENDQ_MAX, WRITE_PIECE};
 
-/// Largest piece handed to gowt_stream_send in one call (gowt_stream_send is
-/// all or nothing; the library's buffer holds stream_send_buffer + 64 KiB).
-const WRITE_PIECE: usize = 64 * 1024;
+/// What a write found under the lock.
+enum Take {
+    /// Queue empty: send it straight to the library (after this writable_seq).
+    Direct(u64),
+    /// Taken: queued behind queued data.
+    Queued,
+    /// The queue is full: wait.
+    Full,
+    /// An earlier send from the queue failed with this code.
+    Failed(std::ffi::c_int),
+    /// No state for the stream (the context is going away).
+    Gone,
+}
 
 /// Drops one handle of the stream and forgets it when nothing refers to it.
 fn release(r: &SessionRef, sid: u64, f: impl FnOnce(&mut state::Stream)) {
@@ -98,8 +109,10 @@ impl SendStream {
         }
     }
 
-    /// Writes some of `buf` (at most 64 KiB), waiting while the send buffer
-    /// is full. Returns the number of bytes taken.
+    /// Writes some of `buf` (at most 64 KiB): straight into the library's
+    /// send buffer, or, while that is full, into this stream's queue (at
+    /// most 1 MiB, moved into the library by the STREAM_WRITABLE callback);
+    /// waits while both are full. Returns the number of bytes taken.
     pub fn poll_write_buf(&mut self, cx: &mut TaskCx<'_>, buf: &[u8]) -> Poll<Result<usize>> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
@@ -108,21 +121,65 @@ impl SendStream {
             return Poll::Ready(Err(Error::StreamClosed));
         }
         let n = buf.len().min(WRITE_PIECE);
-        let mut rc = self.send(&buf[..n], false);
-        if rc == sys::GOWT_ERR_WOULD_BLOCK {
-            // Register, then retry: STREAM_WRITABLE follows every
-            // WOULD_BLOCK, so one after the registration wakes us.
-            let sid = self.sid;
-            self.r.with(|s| {
-                if let Some(st) = s.streams.get_mut(&sid) {
-                    st.write_w = Some(cx.waker().clone());
-                }
-            });
-            rc = self.send(&buf[..n], false);
-            if rc == sys::GOWT_ERR_WOULD_BLOCK {
-                return Poll::Pending;
+        let data = &buf[..n];
+        let sid = self.sid;
+        let take = {
+            let pool = &self.r.inner.shared.pool;
+            let mut guard = self.r.inner.lock();
+            match guard
+                .sessions
+                .get_mut(&self.r.h)
+                .and_then(|s| s.streams.get_mut(&sid))
+            {
+                None => Take::Gone,
+                Some(st) => match st.send_err {
+                    Some(rc) => Take::Failed(rc),
+                    None if st.sendq.is_empty() => Take::Direct(st.writable_seq),
+                    None if st.sendq_bytes + n <= SENDQ_MAX => {
+                        st.enqueue(pool, data);
+                        Take::Queued
+                    }
+                    None => {
+                        st.write_w = Some(cx.waker().clone());
+                        Take::Full
+                    }
+                },
             }
-        }
+        };
+        let rc = match take {
+            Take::Queued => return Poll::Ready(Ok(n)),
+            Take::Full => return Poll::Pending,
+            Take::Failed(rc) => rc,
+            Take::Gone => self.send(data, false),
+            Take::Direct(seq) => {
+                // Outside the lock: the callback never waits for this call.
+                let rc = self.send(data, false);
+                if rc != sys::GOWT_ERR_WOULD_BLOCK {
+                    rc
+                } else {
+                    // The library is full, and a STREAM_WRITABLE follows
+                    // this WOULD_BLOCK: queue the data for its callback. If
+                    // a STREAM_WRITABLE callback ran since the queue was
+                    // seen empty, the one for this WOULD_BLOCK may have
+                    // been it: hand the queue over here.
+                    let pool = &self.r.inner.shared.pool;
+                    let mut guard = self.r.inner.lock();
+                    if let Some(st) = guard
+                        .sessions
+                        .get_mut(&self.r.h)
+                        .and_then(|s| s.streams.get_mut(&sid))
+                    {
+                        st.enqueue(pool, data);
+                        if st.writable_seq != seq {
+                            // SAFETY: live context (self.r).
+                            unsafe { st.drain(self.r.ctx(), self.r.h, sid, pool) };
+                        }
+                        return Poll::Ready(Ok(n));
+                    }
+                    rc
+                }
+            }
+        };
         if rc == sys::GOWT_ERR_CLOSED || rc == sys::GOWT_ERR_NOT_FOUND {
             // The library knows the stream or session ended before its
             // STOP_SENDING / CLOSE / FREE event reached us: wait for that
@@ -162,21 +219,43 @@ impl SendStream {
         Ok(())
     }
 
-    /// Ends the stream (FIN after the data already written). Does not wait.
+    /// Ends the stream (FIN after the data already written). Does not wait:
+    /// FIN leaves with the last queued data.
     pub fn finish(&mut self) -> Result<()> {
         if self.done {
             return Err(Error::StreamClosed);
         }
-        let rc = self.send(&[], true);
-        if rc == sys::GOWT_ERR_WOULD_BLOCK {
-            // Sent by the callback on the next STREAM_WRITABLE.
-            let sid = self.sid;
-            self.r.with(|s| {
-                if let Some(st) = s.streams.get_mut(&sid) {
-                    st.fin_pending = true;
-                }
-            });
-        } else if rc < 0 {
+        let sid = self.sid;
+        let rc = {
+            let mut guard = self.r.inner.lock();
+            match guard
+                .sessions
+                .get_mut(&self.r.h)
+                .and_then(|s| s.streams.get_mut(&sid))
+            {
+                Some(st) => match st.send_err {
+                    Some(rc) => rc,
+                    // FIN with the last queued piece, from the callback.
+                    None if !st.sendq.is_empty() => {
+                        st.fin_pending = true;
+                        sys::GOWT_OK
+                    }
+                    None => {
+                        // Under the lock, so the STREAM_WRITABLE callback
+                        // sees fin_pending when this one would block.
+                        let rc = self.send(&[], true);
+                        if rc == sys::GOWT_ERR_WOULD_BLOCK {
+                            st.fin_pending = true;
+                            sys::GOWT_OK
+                        } else {
+                            rc
+                        }
+                    }
+                },
+                None => self.send(&[], true),
+            }
+        };
+        if rc < 0 && rc != sys::GOWT_ERR_WOULD_BLOCK {
             return Err(self.send_error(rc));
         }
         self.done = true;
@@ -186,6 +265,17 @@ impl SendStream {
     /// Abruptly ends sending with an application code (RESET_STREAM).
     pub fn reset(&mut self, code: u32) -> Result<()> {
         self.done = true;
+        let sid = self.sid;
+        {
+            let mut guard = self.r.inner.lock();
+            if let Some(st) = guard
+                .sessions
+                .get_mut(&self.r.h)
+                .and_then(|s| s.streams.get_mut(&sid))
+            {
+                st.drop_sendq(&self.r.inner.shared.pool);
+            }
+        }
         // SAFETY: live context.
         let rc = unsafe { sys::gowt_stream_reset(self.r.ctx(), self.r.h, self.sid, code) };
         if rc < 0 {
@@ -272,6 +362,10 @@ pub struct RecvStream {
     r: Arc<SessionRef>,
     sid: u64,
     done: bool,
+    /// Chunks taken from the shared state (all that had arrived), read here
+    /// without the lock; `head` bytes of the first one are read.
+    local: VecDeque<Vec<u8>>,
+    head: usize,
 }
 
 impl std::fmt::Debug for RecvStream {
@@ -286,6 +380,8 @@ impl RecvStream {
             r,
             sid,
             done: false,
+            local: VecDeque::new(),
+            head: 0,
         }
     }
 
@@ -294,35 +390,33 @@ impl RecvStream {
         self.sid
     }
 
-    /// Takes buffered data with `take` (which returns what it took and how
-    /// many bytes, or None when nothing is buffered); else the end of the
-    /// stream (Ready(Ok(None))), its error, or Pending.
-    fn poll_take<T>(
-        &mut self,
-        cx: &mut TaskCx<'_>,
-        mut take: impl FnMut(&mut state::Stream, &mut Vec<Vec<u8>>) -> Option<(T, usize)>,
-    ) -> Poll<Result<Option<T>>> {
+    /// Makes `local` non-empty: Ready(Ok(true)) when it has data (taking
+    /// everything buffered in the shared state in one go), Ready(Ok(false))
+    /// at the end of the stream, its error, or Pending.
+    fn poll_fill(&mut self, cx: &mut TaskCx<'_>) -> Poll<Result<bool>> {
+        if !self.local.is_empty() {
+            return Poll::Ready(Ok(true));
+        }
         let sid = self.sid;
         let mut resume = false;
         let mut guard = self.r.inner.lock();
-        let state::State {
-            sessions, spare, ..
-        } = &mut *guard;
-        let res = sessions.get_mut(&self.r.h).map(|s| {
+        let local = &mut self.local;
+        let res = guard.sessions.get_mut(&self.r.h).map(|s| {
             let closed = s.close.clone();
             let Some(st) = s.streams.get_mut(&sid) else {
                 return Poll::Ready(Err(Error::StreamClosed));
             };
-            if let Some((v, n)) = take(st, spare) {
-                st.buffered -= n;
-                if st.paused && st.buffered < RECV_LOW {
+            if !st.chunks.is_empty() {
+                std::mem::swap(&mut st.chunks, local);
+                st.buffered = 0;
+                if st.paused {
                     st.paused = false;
                     resume = true;
                 }
-                return Poll::Ready(Ok(Some(v)));
+                return Poll::Ready(Ok(true));
             }
             if st.fin {
-                return Poll::Ready(Ok(None));
+                return Poll::Ready(Ok(false));
             }
             if let Some(code) = st.reset {
                 return Poll::Ready(Err(Error::Reset(code)));
@@ -342,7 +436,7 @@ impl RecvStream {
             unsafe { sys::gowt_stream_set_receive_enabled(self.r.ctx(), self.r.h, sid, 1) };
         }
         let res = res.unwrap_or(Poll::Ready(Err(Error::StreamClosed)));
-        if let Poll::Ready(Ok(None) | Err(_)) = res {
+        if let Poll::Ready(Ok(false) | Err(_)) = res {
             self.done = true;
         }
         res
@@ -355,30 +449,35 @@ impl RecvStream {
         dst: *mut u8,
         cap: usize,
     ) -> Poll<Result<Option<usize>>> {
-        self.poll_take(cx, |st, spare| {
-            if cap == 0 {
-                return Some((0, 0));
+        if cap == 0 {
+            return Poll::Ready(Ok(Some(0)));
+        }
+        match self.poll_fill(cx) {
+            Poll::Ready(Ok(true)) => {}
+            Poll::Ready(Ok(false)) => return Poll::Ready(Ok(None)),
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        let mut n = 0;
+        let mut used = Vec::new();
+        while n < cap {
+            let Some(front) = self.local.front() else {
+                break;
+            };
+            let k = (front.len() - self.head).min(cap - n);
+            // SAFETY: dst has cap writable bytes; the ranges are disjoint.
+            unsafe { std::ptr::copy_nonoverlapping(front.as_ptr().add(self.head), dst.add(n), k) };
+            n += k;
+            self.head += k;
+            if self.head == front.len() {
+                used.push(self.local.pop_front().unwrap());
+                self.head = 0;
             }
-            let mut n = 0;
-            while n < cap {
-                let Some(front) = st.chunks.front() else {
-                    break;
-                };
-                let k = (front.len() - st.head).min(cap - n);
-                // SAFETY: dst has cap writable bytes; the ranges are disjoint.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(front.as_ptr().add(st.head), dst.add(n), k)
-                };
-                n += k;
-                st.head += k;
-                if st.head == front.len() {
-                    let done = st.chunks.pop_front().unwrap();
-                    state::State::recycle(spare, done);
-                    st.head = 0;
-                }
-            }
-            (n > 0).then_some((n, n))
-        })
+        }
+        if !used.is_empty() {
+            self.r.inner.shared.pool.put(used);
+        }
+        Poll::Ready(Ok(Some(n)))
     }
 
     /// The next piece of the stream, at most `max` bytes (`max` > 0), as
@@ -386,26 +485,22 @@ impl RecvStream {
     /// callback (quinn's `read_chunk`). `Ok(None)` at the end.
     pub async fn read_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>> {
         let max = max.max(1);
-        poll_fn(|cx| {
-            self.poll_take(cx, |st, _| {
-                let front = st.chunks.front_mut()?;
-                if st.head == 0 && front.len() <= max {
-                    let v = st.chunks.pop_front().unwrap();
-                    let n = v.len();
-                    return Some((v, n));
-                }
-                let end = (st.head + max).min(front.len());
-                let v = front[st.head..end].to_vec();
-                st.head = end;
-                if st.head == front.len() {
-                    st.chunks.pop_front();
-                    st.head = 0;
-                }
-                let n = v.len();
-                Some((v, n))
-            })
-        })
-        .await
+        if !poll_fn(|cx| self.poll_fill(cx)).await? {
+            return Ok(None);
+        }
+        let front = self.local.front_mut().unwrap();
+        if self.head == 0 && front.len() <= max {
+            return Ok(self.local.pop_front());
+        }
+        let end = (self.head + max).min(front.len());
+        let v = front[self.head..end].to_vec();
+        self.head = end;
+        if self.head == front.len() {
+            let used = self.local.pop_front().unwrap();
+            self.r.inner.shared.pool.put([used]);
+            self.head = 0;
+        }
+        Ok(Some(v))
     }
 
     /// Reads into `buf`: `Ok(Some(n))`, or `Ok(None)` at the end of the
@@ -435,6 +530,8 @@ impl RecvStream {
     /// still arrives is discarded.
     pub fn stop(&mut self, code: u32) -> Result<()> {
         self.done = true;
+        self.r.inner.shared.pool.put(self.local.drain(..));
+        self.head = 0;
         let sid = self.sid;
         self.r.with(|s| {
             if let Some(st) = s.streams.get_mut(&sid) {
@@ -454,6 +551,7 @@ impl RecvStream {
 impl Drop for RecvStream {
     fn drop(&mut self) {
         let stop = !self.done;
+        self.r.inner.shared.pool.put(self.local.drain(..));
         release(&self.r, self.sid, |st| {
             st.recv_dropped = true;
             st.chunks.clear();
