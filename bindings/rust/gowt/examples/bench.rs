@@ -68,8 +68,12 @@ fn builder(d: gowt::Dispatch) -> gowt::ContextBuilder {
 }
 
 /// One bulk transfer; upload = client sends. Returns MB/s, and the CPU
-/// seconds and context switches of the process during the timed part.
+/// seconds and context switches of the process from the creation of the
+/// contexts to the receiver's FIN.
 async fn bulk(d: gowt::Dispatch, upload: bool, total: u64) -> gowt::Result<(f64, f64, i64)> {
+    // CPU counted from here, as gowt_bench's cpu_s (from the workload's
+    // start: contexts, handshake and transfer).
+    let u0 = usage();
     let srv = builder(d).build()?;
     let port = srv.listen("127.0.0.1", 0)?;
     srv.register("/bench")?;
@@ -89,7 +93,6 @@ async fn bulk(d: gowt::Dispatch, upload: bool, total: u64) -> gowt::Result<(f64,
     let pattern: Vec<u8> = (0..PIECE).map(|i| (i * 7 % 251) as u8).collect();
     let (mut w, _r) = tx.open_bi().await?;
     let t0 = Instant::now();
-    let u0 = usage();
     let writer = tokio::spawn(async move {
         let mut left = total;
         while left > 0 {
@@ -114,7 +117,8 @@ async fn bulk(d: gowt::Dispatch, upload: bool, total: u64) -> gowt::Result<(f64,
     Ok((total as f64 / 1e6 / el, u1.0 - u0.0, u1.1 - u0.1))
 }
 
-fn c_bench(path: &str, short: bool, style: &str) -> Option<(f64, f64)> {
+/// gowt_bench's upload and download results: (MB/s, cpu_s) each.
+fn c_bench(path: &str, short: bool, style: &str) -> Option<((f64, f64), (f64, f64))> {
     let mut cmd = Command::new(path);
     cmd.args(["-w", "upload,download", "-style", style]);
     if short {
@@ -125,16 +129,19 @@ fn c_bench(path: &str, short: bool, style: &str) -> Option<(f64, f64)> {
         .map_err(|e| eprintln!("bench: {path}: {e}"))
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut up = None;
-    let mut down = None;
-    for line in text.lines() {
-        let v = line.split("\"value\":").nth(1).and_then(|s| {
+    let field = |line: &str, name: &str| {
+        line.split(&format!("\"{name}\":")).nth(1).and_then(|s| {
             s.trim_end_matches('}')
                 .split(',')
                 .next()?
                 .parse::<f64>()
                 .ok()
-        });
+        })
+    };
+    let mut up = None;
+    let mut down = None;
+    for line in text.lines() {
+        let v = field(line, "value").zip(field(line, "cpu_s"));
         if line.contains("\"workload\":\"upload\"") {
             up = v;
         } else if line.contains("\"workload\":\"download\"") {
@@ -189,9 +196,11 @@ fn main() {
             .build()
             .unwrap(),
     };
-    let (mut ru, mut rd, mut cu, mut cd) = (vec![], vec![], vec![], vec![]);
-    let (mut tu, mut td) = (vec![], vec![]);
-    let (mut ctu, mut ctd) = (vec![], vec![]);
+    // Per series: (MB/s, CPU seconds) per round.
+    type Series = Vec<(f64, f64)>;
+    let (mut ru, mut rd, mut cu, mut cd): (Series, Series, Series, Series) = Default::default();
+    let (mut tu, mut td): (Series, Series) = Default::default();
+    let (mut ctu, mut ctd): (Series, Series) = Default::default();
     for round in 0..rounds {
         let runs = [
             (gowt::Dispatch::Poll, true, &mut ru, "upload"),
@@ -213,7 +222,7 @@ fn main() {
             match rt.block_on(bulk(d, upload, total)) {
                 Ok((v, cpu, cs)) => {
                     println!("{{\"impl\":\"gowt-rust\",\"workload\":\"{name}\",\"dispatch\":\"{dn}\",\"runtime\":\"{rt_kind}\",\"metric\":\"MB/s\",\"value\":{v:.1},\"round\":{round},\"cpu_s\":{cpu:.3},\"cs\":{cs}}}");
-                    list.push(v);
+                    list.push((v, cpu));
                 }
                 Err(e) => {
                     eprintln!("bench: rust {name}: {e}");
@@ -229,8 +238,8 @@ fn main() {
             ("thread", &mut ctu, &mut ctd),
         ] {
             if let Some((u, d)) = c_bench(&cpath, short, style) {
-                for (w, v) in [("upload", u), ("download", d)] {
-                    println!("{{\"impl\":\"gowt-c\",\"workload\":\"{w}\",\"style\":\"{style}\",\"metric\":\"MB/s\",\"value\":{v:.1},\"round\":{round}}}");
+                for (w, (v, cpu)) in [("upload", u), ("download", d)] {
+                    println!("{{\"impl\":\"gowt-c\",\"workload\":\"{w}\",\"style\":\"{style}\",\"metric\":\"MB/s\",\"value\":{v:.1},\"round\":{round},\"cpu_s\":{cpu:.3}}}");
                 }
                 lu.push(u);
                 ld.push(d);
@@ -240,12 +249,12 @@ fn main() {
     // Median of the per-round ratios (each Rust run next to the C runs of
     // its round), as scripts/bench.sh does: steadier than a ratio of medians
     // on a machine whose speed drifts.
-    let paired = |r: &[f64], c: &[f64]| {
-        let mut v: Vec<f64> = r.iter().zip(c).map(|(a, b)| a / b).collect();
+    let paired = |r: &Series, c: &Series| {
+        let mut v: Vec<f64> = r.iter().zip(c).map(|(a, b)| a.0 / b.0).collect();
         median(&mut v)
     };
     if !cu.is_empty() {
-        println!("median of per-round ratios rust/C:            upload   download");
+        println!("median of per-round ratios rust/C (MB/s):     upload   download");
         for (name, u, d) in [("Dispatch::Poll", &ru, &rd), ("Dispatch::Thread", &tu, &td)] {
             if u.is_empty() || d.is_empty() {
                 continue;
@@ -262,28 +271,40 @@ fn main() {
             );
         }
     }
-    let (ru, rd, tu, td) = (
-        median(&mut ru),
-        median(&mut rd),
-        median(&mut tu),
-        median(&mut td),
+    let med = |s: &Series| {
+        let mut v: Vec<f64> = s.iter().map(|x| x.0).collect();
+        let mut c: Vec<f64> = s.iter().map(|x| x.1).collect();
+        (median(&mut v), median(&mut c))
+    };
+    let (ru, rd, tu, td) = (med(&ru), med(&rd), med(&tu), med(&td));
+    let (cu, cd, ctu, ctd) = (med(&cu), med(&cd), med(&ctu), med(&ctd));
+    println!("medians of {rounds} rounds:   MB/s upload   download   CPU s upload   download");
+    let line = |name: &str, u: (f64, f64), d: (f64, f64), note: &str| {
+        println!(
+            "  {name:<26} {:8.1} {:10.1} {:14.3} {:10.3}   {note}",
+            u.0, d.0, u.1, d.1
+        )
+    };
+    line("C API, callback style", cu, cd, "(gowt_bench default)");
+    line(
+        "C API, thread style",
+        ctu,
+        ctd,
+        "(gowt_bench -style thread)",
     );
-    let (cu, cd) = (median(&mut cu), median(&mut cd));
-    let (ctu, ctd) = (median(&mut ctu), median(&mut ctd));
-    println!("medians of {rounds} rounds, MB/s:   upload   download");
-    println!("  C API, callback style        {cu:8.1} {cd:8.1}   (gowt_bench default)");
-    println!("  C API, thread style          {ctu:8.1} {ctd:8.1}   (gowt_bench -style thread)");
-    println!(
-        "  Rust, Dispatch::Poll         {ru:8.1} {rd:8.1}   rust/C {:.2} {:.2}",
-        ru / cu,
-        rd / cd
+    line(
+        "Rust, Dispatch::Poll",
+        ru,
+        rd,
+        &format!("rust/C callback {:.2} {:.2}", ru.0 / cu.0, rd.0 / cd.0),
     );
-    println!(
-        "  Rust, Dispatch::Thread       {tu:8.1} {td:8.1}   rust/C {:.2} {:.2}",
-        tu / cu,
-        td / cd
+    line(
+        "Rust, Dispatch::Thread",
+        tu,
+        td,
+        &format!("rust/C callback {:.2} {:.2}", tu.0 / cu.0, td.0 / cd.0),
     );
-    if cu == 0.0 {
+    if cu.0 == 0.0 {
         println!("(no C numbers: build bench/gowt_bench or pass -c)");
     }
 }

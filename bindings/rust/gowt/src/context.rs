@@ -22,6 +22,9 @@ use crate::state::{self, Connect, Counted, Shared, LIVE_CONTEXTS};
 /// `gowt_ctx *` is valid for as long as any Rust object can use it.
 pub(crate) struct Inner {
     pub(crate) ctx: *mut sys::gowt_ctx,
+    /// Largest piece one gowt_stream_send gets: 64 KiB, or the configured
+    /// stream_send_buffer when smaller (a larger send is GOWT_ERR_TOO_LARGE).
+    pub(crate) send_piece: usize,
     pub(crate) shared: Box<Shared>,
     stop: Arc<Notify>,
     _c: Counted,
@@ -299,7 +302,9 @@ impl ContextBuilder {
         self.max_incoming_data = Some(bytes);
         self
     }
-    /// Bytes buffered per stream before writes wait (default 1 MiB).
+    /// Bytes the library buffers per stream (default 1 MiB); beyond them a
+    /// stream's writes go to its queue in this crate (at most 1 MiB more,
+    /// handed over on STREAM_WRITABLE), then wait.
     pub fn stream_send_buffer(mut self, bytes: usize) -> Self {
         self.stream_send_buffer = Some(bytes);
         self
@@ -464,6 +469,10 @@ impl ContextBuilder {
         let stop = Arc::new(Notify::new());
         let inner = Arc::new(Inner {
             ctx,
+            send_piece: self
+                .stream_send_buffer
+                .filter(|&b| b > 0) // 0: the library's default (1 MiB)
+                .map_or(state::WRITE_PIECE, |b| b.min(state::WRITE_PIECE)),
             shared: Box::new(Shared {
                 state: Default::default(),
                 pool: Default::default(),

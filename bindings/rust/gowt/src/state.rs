@@ -26,7 +26,7 @@ pub(crate) const DGRAM_QUEUE: usize = 1024;
 pub(crate) const SENDQ_MAX: usize = 1 << 20;
 /// Largest piece queued or handed to gowt_stream_send in one call
 /// (gowt_stream_send is all or nothing; the library's buffer holds
-/// stream_send_buffer + 64 KiB).
+/// stream_send_buffer + 64 KiB); smaller when stream_send_buffer is.
 pub(crate) const WRITE_PIECE: usize = 64 * 1024;
 
 pub(crate) static LIVE_CONTEXTS: AtomicUsize = AtomicUsize::new(0);
@@ -168,18 +168,19 @@ impl Stream {
     pub(crate) fn removable(&self) -> bool {
         self.freed && self.handles == 0 && !self.queued && !self.unclaimed
     }
-    /// Queues data behind what is queued (appended to the last piece while
-    /// it stays within WRITE_PIECE, so small writes leave in big sends).
-    pub(crate) fn enqueue(&mut self, pool: &Pool, data: &[u8]) {
+    /// Queues data (at most `piece` bytes) behind what is queued, appended
+    /// to the last piece while that stays within `piece` bytes, so small
+    /// writes leave in big sends.
+    pub(crate) fn enqueue(&mut self, pool: &Pool, data: &[u8], piece: usize) {
         self.sendq_bytes += data.len();
         if let Some(b) = self.sendq.back_mut() {
-            if b.len() + data.len() <= WRITE_PIECE {
+            if b.len() + data.len() <= piece {
                 b.extend_from_slice(data);
                 return;
             }
         }
         let mut v = pool.get();
-        v.reserve(WRITE_PIECE.max(data.len()));
+        v.reserve(piece.max(data.len()));
         v.extend_from_slice(data);
         self.sendq.push_back(v);
     }
@@ -232,6 +233,7 @@ impl Stream {
             self.fin_pending = false;
         }
         if self.sendq_bytes <= SENDQ_MAX / 2 {
+            if self.write_w.is_some() {}
             wake_opt(&mut self.write_w);
         }
     }
@@ -572,6 +574,7 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
             if t == sys::GOWT_EV_POST_FIN {
                 s.fin = true;
             }
+            if s.read_w.is_some() {}
             wake_opt(&mut s.read_w);
             if !s.fin && !s.paused && s.buffered > RECV_HIGH {
                 // Inside the callback: a call that never re-enters us.

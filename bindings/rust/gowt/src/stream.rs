@@ -13,7 +13,7 @@ use gowt_sys as sys;
 
 use crate::error::{Error, Result};
 use crate::session::SessionRef;
-use crate::state::{self, SENDQ_MAX, WRITE_PIECE};
+use crate::state::{self, SENDQ_MAX};
 
 /// What a write found under the lock.
 enum Take {
@@ -109,7 +109,8 @@ impl SendStream {
         }
     }
 
-    /// Writes some of `buf` (at most 64 KiB): straight into the library's
+    /// Writes some of `buf` (at most 64 KiB, or the context's
+    /// `stream_send_buffer` when smaller): straight into the library's
     /// send buffer, or, while that is full, into this stream's queue (at
     /// most 1 MiB, moved into the library by the STREAM_WRITABLE callback);
     /// waits while both are full. Returns the number of bytes taken.
@@ -120,7 +121,8 @@ impl SendStream {
         if self.done {
             return Poll::Ready(Err(Error::StreamClosed));
         }
-        let n = buf.len().min(WRITE_PIECE);
+        let piece = self.r.inner.send_piece;
+        let n = buf.len().min(piece);
         let data = &buf[..n];
         let sid = self.sid;
         let take = {
@@ -136,7 +138,7 @@ impl SendStream {
                     Some(rc) => Take::Failed(rc),
                     None if st.sendq.is_empty() => Take::Direct(st.writable_seq),
                     None if st.sendq_bytes + n <= SENDQ_MAX => {
-                        st.enqueue(pool, data);
+                        st.enqueue(pool, data, piece);
                         Take::Queued
                     }
                     None => {
@@ -169,7 +171,7 @@ impl SendStream {
                         .get_mut(&self.r.h)
                         .and_then(|s| s.streams.get_mut(&sid))
                     {
-                        st.enqueue(pool, data);
+                        st.enqueue(pool, data, piece);
                         if st.writable_seq != seq {
                             // SAFETY: live context (self.r).
                             unsafe { st.drain(self.r.ctx(), self.r.h, sid, pool) };

@@ -325,6 +325,97 @@ fn sub_protocol_negotiation() {
     });
 }
 
+/// Contexts with a small library send buffer (16 KiB, below the crate's
+/// 64 KiB pieces): writes of every size, small ones (which the send queue
+/// joins into larger sends) and large ones (cut to what the buffer takes),
+/// arrive whole and in order through an echo.
+fn small_send_buffer_writes_of_every_size(d: Dispatch) {
+    run(async move {
+        let b = || {
+            gowt::Context::builder()
+                .dispatch(d)
+                .max_incoming_data(0)
+                .stream_send_buffer(16 * 1024)
+        };
+        let srv = b().build().unwrap();
+        let port = srv.listen("127.0.0.1", 0).unwrap();
+        srv.register("/small").unwrap();
+        let cli = b().insecure_skip_verify(true).build().unwrap();
+        let url = format!("https://127.0.0.1:{port}/small");
+        let (ss, cs) = sessions(&srv, &cli, &url).await;
+        spawn_echo(ss);
+        let data = pattern(3_000_000);
+        let d2 = data.clone();
+        let (mut send, mut recv) = cs.open_bi().await.unwrap();
+        let w = tokio::spawn(async move {
+            let (mut at, mut i) = (0, 0usize);
+            while at < d2.len() {
+                // 1..3000 bytes, and every 50th write 100 KB.
+                let k = if i % 50 == 49 {
+                    100_000
+                } else {
+                    1 + i * 7 % 3000
+                };
+                let end = (at + k).min(d2.len());
+                send.write_all(&d2[at..end]).await.unwrap();
+                at = end;
+                i += 1;
+            }
+            send.finish().unwrap();
+            send
+        });
+        let got = recv.read_to_end(data.len() + 1).await.unwrap();
+        drop(w.await.unwrap());
+        assert_eq!(got.len(), data.len());
+        assert!(got == data, "echoed bytes differ");
+    });
+}
+
+/// Back-pressure holds with the send queue: a writer whose peer does not
+/// read stops (its writes wait) after a bounded amount, and everything it
+/// wrote arrives in order once the peer reads.
+fn writer_waits_while_the_peer_does_not_read(d: Dispatch) {
+    run(async move {
+        let (srv, cli, url) = pair_with("/bp", d);
+        let (ss, cs) = sessions(&srv, &cli, &url).await;
+        let data = pattern(64 << 20);
+        let mut w = cs.open_uni().await.unwrap();
+        w.write_all(&data[..1000]).await.unwrap();
+        let mut r = ss.accept_uni().await.unwrap();
+        let mut sent = 1000;
+        loop {
+            let end = (sent + 65536).min(data.len());
+            match tokio::time::timeout(
+                std::time::Duration::from_millis(500),
+                w.write(&data[sent..end]),
+            )
+            .await
+            {
+                Ok(n) => sent += n.unwrap(),
+                Err(_) => break, // the write waits: back-pressure
+            }
+            assert!(sent < data.len(), "all 64 MiB taken with nobody reading");
+        }
+        let blocked_at = sent;
+        let d2 = data.clone();
+        let writer = tokio::spawn(async move {
+            // On to 8 MiB (or stop where it blocked, if that is beyond).
+            let end = (8 << 20).max(blocked_at);
+            w.write_all(&d2[blocked_at..end]).await.unwrap();
+            w.finish().unwrap();
+            (w, end)
+        });
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 100_000];
+        while let Some(n) = r.read(&mut buf).await.unwrap() {
+            got.extend_from_slice(&buf[..n]);
+        }
+        let (_w, total) = writer.await.unwrap();
+        assert_eq!(got.len(), total, "blocked after {blocked_at} bytes");
+        assert!(got[..] == data[..total], "bytes differ");
+    });
+}
+
 /// Every test above, in both dispatch modes.
 macro_rules! both_modes {
     ($($name:ident),*) => {$(
@@ -344,7 +435,9 @@ both_modes!(
     stop_sending_code_reaches_writer,
     datagrams_echo_and_limits,
     close_code_and_reason_both_ways,
-    refuse_and_request_fields
+    refuse_and_request_fields,
+    small_send_buffer_writes_of_every_size,
+    writer_waits_while_the_peer_does_not_read
 );
 
 #[test]
