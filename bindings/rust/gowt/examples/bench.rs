@@ -51,15 +51,8 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn builder(d: gowt::Dispatch) -> gowt::ContextBuilder {
-    let b = Context::builder();
-    let b = match std::env::var("BENCH_SENDBUF")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        Some(n) => b.stream_send_buffer(n),
-        None => b,
-    };
-    b.dispatch(d)
+    Context::builder()
+        .dispatch(d)
         .insecure_skip_verify(true)
         .idle_timeout(Duration::from_secs(60))
         .max_incoming_streams(1000, 1000)
