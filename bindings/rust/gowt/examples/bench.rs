@@ -7,6 +7,7 @@
 //!
 //!   cargo run --release --example bench -- [-short] [-rounds N] [-c PATH_TO_gowt_bench]
 //!       [-w upload|download] [-dispatch poll|thread] [-rt current|N] [-noc]
+//!       [-read buf|chunk]
 //!
 //! Each round runs the Rust upload and download (Dispatch::Poll and
 //! Dispatch::Thread), then `gowt_bench -w upload,download` in its default
@@ -17,7 +18,12 @@
 //! rounds alternate so both see the same machine load. Prints one JSON line
 //! per result (gowt_bench's fields, "impl":"gowt-rust" / "gowt-c"), then the
 //! medians and the Rust/C ratio. The Rust side runs on a current-thread
-//! tokio runtime unless -rt N asks for N worker threads.
+//! tokio runtime unless -rt N asks for N worker threads. The receiver
+//! reads into a 64 KB buffer (`RecvStream::read`), or takes the chunks as
+//! delivered with -read chunk (`read_chunk`, one copy less). Every line has
+//! "cpu_s": the process CPU time from the contexts' creation to the
+//! receiver's FIN, as gowt_bench's (Rust lines also "cs", context
+//! switches).
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -63,7 +69,12 @@ fn builder(d: gowt::Dispatch) -> gowt::ContextBuilder {
 /// One bulk transfer; upload = client sends. Returns MB/s, and the CPU
 /// seconds and context switches of the process from the creation of the
 /// contexts to the receiver's FIN.
-async fn bulk(d: gowt::Dispatch, upload: bool, total: u64) -> gowt::Result<(f64, f64, i64)> {
+async fn bulk(
+    d: gowt::Dispatch,
+    upload: bool,
+    total: u64,
+    chunks: bool,
+) -> gowt::Result<(f64, f64, i64)> {
     // CPU counted from here, as gowt_bench's cpu_s (from the workload's
     // start: contexts, handshake and transfer).
     let u0 = usage();
@@ -99,8 +110,15 @@ async fn bulk(d: gowt::Dispatch, upload: bool, total: u64) -> gowt::Result<(f64,
     let (_rw, mut r) = rx.accept_bi().await?;
     let mut buf = vec![0u8; PIECE];
     let mut got = 0u64;
-    while let Some(n) = r.read(&mut buf).await? {
-        got += n as u64;
+    if chunks {
+        // -read chunk: the chunks the callback copied, no second copy.
+        while let Some(c) = r.read_chunk(PIECE).await? {
+            got += c.len() as u64;
+        }
+    } else {
+        while let Some(n) = r.read(&mut buf).await? {
+            got += n as u64;
+        }
     }
     let el = t0.elapsed().as_secs_f64();
     let u1 = usage();
@@ -158,6 +176,7 @@ fn main() {
     let mut only_d: Option<String> = None;
     let mut no_c = false;
     let mut rt_kind = "current".to_string();
+    let mut chunks = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -168,8 +187,9 @@ fn main() {
             "-dispatch" => only_d = args.next(),
             "-noc" => no_c = true,
             "-rt" => rt_kind = args.next().expect("-rt current|N"),
+            "-read" => chunks = args.next().as_deref() == Some("chunk"),
             _ => {
-                eprintln!("usage: bench [-short] [-rounds N] [-c PATH_TO_gowt_bench] [-w upload|download] [-dispatch poll|thread] [-noc] [-rt current|N]");
+                eprintln!("usage: bench [-short] [-rounds N] [-c PATH_TO_gowt_bench] [-w upload|download] [-dispatch poll|thread] [-noc] [-rt current|N] [-read buf|chunk]");
                 std::process::exit(2);
             }
         }
@@ -212,7 +232,7 @@ fn main() {
             {
                 continue;
             }
-            match rt.block_on(bulk(d, upload, total)) {
+            match rt.block_on(bulk(d, upload, total, chunks)) {
                 Ok((v, cpu, cs)) => {
                     println!("{{\"impl\":\"gowt-rust\",\"workload\":\"{name}\",\"dispatch\":\"{dn}\",\"runtime\":\"{rt_kind}\",\"metric\":\"MB/s\",\"value\":{v:.1},\"round\":{round},\"cpu_s\":{cpu:.3},\"cs\":{cs}}}");
                     list.push((v, cpu));
