@@ -20,9 +20,10 @@ use crate::error::CloseInfo;
 pub(crate) const RECV_HIGH: usize = 4 << 20;
 /// Datagrams buffered per session before the oldest is dropped.
 pub(crate) const DGRAM_QUEUE: usize = 1024;
-/// Per stream: bytes a writer may queue here while the library's send
-/// buffer is full (the STREAM_WRITABLE callback moves them into it); the
-/// writer waits above this and is woken at half.
+/// Per stream, THREAD dispatch: bytes a writer may queue here while the
+/// library's send buffer is full (the STREAM_WRITABLE callback moves them
+/// into it); the writer waits above this and is woken at half. POLL
+/// dispatch queues only the piece that met WOULD_BLOCK (Shared::sendq_max).
 pub(crate) const SENDQ_MAX: usize = 1 << 20;
 /// Largest piece queued or handed to gowt_stream_send in one call
 /// (gowt_stream_send is all or nothing; the library's buffer holds
@@ -199,7 +200,14 @@ impl Stream {
     ///
     /// # Safety
     /// ctx must be alive.
-    pub(crate) unsafe fn drain(&mut self, ctx: *mut sys::gowt_ctx, h: u64, sid: u64, pool: &Pool) {
+    pub(crate) unsafe fn drain(
+        &mut self,
+        ctx: *mut sys::gowt_ctx,
+        h: u64,
+        sid: u64,
+        pool: &Pool,
+        sendq_max: usize,
+    ) {
         while let Some(front) = self.sendq.front() {
             let fin = self.fin_pending && self.sendq.len() == 1;
             let rc = sys::gowt_stream_send(
@@ -232,7 +240,7 @@ impl Stream {
         {
             self.fin_pending = false;
         }
-        if self.sendq_bytes <= SENDQ_MAX / 2 {
+        if self.sendq_bytes <= sendq_max / 2 {
             if self.write_w.is_some() {}
             wake_opt(&mut self.write_w);
         }
@@ -416,6 +424,9 @@ impl Drop for Guard<'_> {
 pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub pool: Pool,
+    /// Bytes a stream may queue while the library is full: SENDQ_MAX in
+    /// THREAD mode, 0 (just the piece that met WOULD_BLOCK) in POLL mode.
+    pub sendq_max: usize,
     /// The log callback of gowt_ctx_set_log.
     pub log: Mutex<Option<std::sync::Arc<crate::context::LogFn>>>,
 }
@@ -608,7 +619,7 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
                 // event (as a C program's callback would do it): a writer
                 // is woken only when the queue has room.
                 s.writable_seq += 1;
-                s.drain(ctx, h, ev.stream_id, pool);
+                s.drain(ctx, h, ev.stream_id, pool, shared.sendq_max);
             }
         }
         sys::GOWT_EV_DATAGRAM_WRITABLE => sess.dgram_writable_w.wake(),

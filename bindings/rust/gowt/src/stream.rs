@@ -13,7 +13,7 @@ use gowt_sys as sys;
 
 use crate::error::{Error, Result};
 use crate::session::SessionRef;
-use crate::state::{self, SENDQ_MAX};
+use crate::state;
 
 /// What a write found under the lock.
 enum Take {
@@ -111,9 +111,11 @@ impl SendStream {
 
     /// Writes some of `buf` (at most 64 KiB, or the context's
     /// `stream_send_buffer` when smaller): straight into the library's
-    /// send buffer, or, while that is full, into this stream's queue (at
-    /// most 1 MiB, moved into the library by the STREAM_WRITABLE callback);
-    /// waits while both are full. Returns the number of bytes taken.
+    /// send buffer, or, while that is full, into this stream's queue (with
+    /// [`Dispatch::Thread`](crate::Dispatch::Thread) at most 1 MiB; one
+    /// piece with `Dispatch::Poll`), which the STREAM_WRITABLE callback
+    /// moves into the library; waits while both are full. Returns the
+    /// number of bytes taken.
     pub fn poll_write_buf(&mut self, cx: &mut TaskCx<'_>, buf: &[u8]) -> Poll<Result<usize>> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
@@ -137,7 +139,7 @@ impl SendStream {
                 Some(st) => match st.send_err {
                     Some(rc) => Take::Failed(rc),
                     None if st.sendq.is_empty() => Take::Direct(st.writable_seq),
-                    None if st.sendq_bytes + n <= SENDQ_MAX => {
+                    None if st.sendq_bytes + n <= self.r.inner.shared.sendq_max => {
                         st.enqueue(pool, data, piece);
                         Take::Queued
                     }
@@ -174,7 +176,15 @@ impl SendStream {
                         st.enqueue(pool, data, piece);
                         if st.writable_seq != seq {
                             // SAFETY: live context (self.r).
-                            unsafe { st.drain(self.r.ctx(), self.r.h, sid, pool) };
+                            unsafe {
+                                st.drain(
+                                    self.r.ctx(),
+                                    self.r.h,
+                                    sid,
+                                    pool,
+                                    self.r.inner.shared.sendq_max,
+                                )
+                            };
                         }
                         return Poll::Ready(Ok(n));
                     }
