@@ -241,7 +241,6 @@ impl Stream {
             self.fin_pending = false;
         }
         if self.sendq_bytes <= sendq_max / 2 {
-            if self.write_w.is_some() {}
             wake_opt(&mut self.write_w);
         }
     }
@@ -585,7 +584,6 @@ unsafe fn handle(shared: &Shared, ctx: *mut sys::gowt_ctx, ev: &sys::gowt_event)
             if t == sys::GOWT_EV_POST_FIN {
                 s.fin = true;
             }
-            if s.read_w.is_some() {}
             wake_opt(&mut s.read_w);
             if !s.fin && !s.paused && s.buffered > RECV_HIGH {
                 // Inside the callback: a call that never re-enters us.
