@@ -71,14 +71,27 @@ func TestBatonMisbehavingClient(t *testing.T) {
 	srv, _ := newTestServer(t, serverOptions{Baton: true})
 	for _, mode := range misbehaveModes {
 		t.Run(mode, func(t *testing.T) {
-			out := &lockedBuffer{} // goroutines may still log after the return
-			start := time.Now()
-			err := runBatonClient(batonClientOptions{
-				URL:       srv.url("/baton?version=0&baton=10&count=1"),
-				Timeout:   5 * time.Second,
-				Misbehave: mode,
-			}, newJSONLog(out))
-			t.Logf("%s: %v in %v\n%s", mode, err, time.Since(start).Round(time.Millisecond), out.String())
+			var out *lockedBuffer
+			var err error
+			for try := 1; try <= 3; try++ {
+				out = &lockedBuffer{} // goroutines may still log after the return
+				start := time.Now()
+				err = runBatonClient(batonClientOptions{
+					URL:       srv.url("/baton?version=0&baton=10&count=1"),
+					Timeout:   5 * time.Second,
+					Misbehave: mode,
+				}, newJSONLog(out))
+				t.Logf("%s (try %d): %v in %v\n%s", mode, try, err, time.Since(start).Round(time.Millisecond), out.String())
+				// webtransport-go's server CloseWithError can reset the
+				// CONNECT stream (WT_SESSION_GONE, 0x170d7b68) before its
+				// close capsule is read (upstream ordering, see
+				// shared/reference go-stack-notes gap 5): the close code is
+				// then lost to any client. Seen once in CI; that game is
+				// played again rather than judged.
+				if !strings.Contains(out.String(), `"error":"H3 error (0x170d7b68)"`) {
+					break
+				}
+			}
 			checkVerdict(t, mode, err, out.String())
 		})
 	}
