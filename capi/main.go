@@ -821,16 +821,21 @@ func gowtgo_create_local_stream(ctxp C.uintptr_t, s C.gowt_session_t, bidi C.int
 	})
 }
 
+// sendStream checks a push send's buffer arguments and finds its stream.
+func sendStream(h *callbacks.Handle, s C.gowt_session_t, id C.uint64_t, data unsafe.Pointer, n C.size_t) (*core.Stream, error) {
+	if data == nil && n > 0 {
+		return nil, errArg("data is NULL but len is %d", n)
+	}
+	if n > 1<<30 {
+		return nil, &core.Error{Code: core.ErrTooLarge, Msg: "len larger than 1 GiB"}
+	}
+	return stream(h, s, id)
+}
+
 //export gowtgo_stream_send
 func gowtgo_stream_send(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, data unsafe.Pointer, n C.size_t, fin C.int) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
-		if data == nil && n > 0 {
-			return errArg("data is NULL but len is %d", n)
-		}
-		if n > 1<<30 {
-			return &core.Error{Code: core.ErrTooLarge, Msg: "len larger than 1 GiB"}
-		}
-		st, err := stream(h, s, id)
+		st, err := sendStream(h, s, id, data, n)
 		if err != nil {
 			return err
 		}
@@ -841,13 +846,7 @@ func gowtgo_stream_send(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, dat
 //export gowtgo_stream_send_nocopy
 func gowtgo_stream_send_nocopy(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, data unsafe.Pointer, n C.size_t, fin C.int, sendCtx C.uintptr_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
-		if data == nil && n > 0 {
-			return errArg("data is NULL but len is %d", n)
-		}
-		if n > 1<<30 {
-			return &core.Error{Code: core.ErrTooLarge, Msg: "len larger than 1 GiB"}
-		}
-		st, err := stream(h, s, id)
+		st, err := sendStream(h, s, id, data, n)
 		if err != nil {
 			return err
 		}

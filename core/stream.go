@@ -483,12 +483,14 @@ func (st *Stream) sendCheck() error {
 	return nil
 }
 
-// Send queues data (and FIN); all or nothing. The stream holds at most
-// StreamSendBuffer bytes plus one partly filled chunk (readBufSize).
-func (st *Stream) Send(data []byte, fin bool) error {
+// admitLocking takes st.mu for a push send of n bytes and returns with it
+// held, or returns the error (without the lock) when the send cannot be
+// taken: larger than the whole buffer, stream finished, pull mode, or no
+// room now (then STREAM_WRITABLE is owed).
+func (st *Stream) admitLocking(n int) error {
 	limit := st.sess.ctx.cfg.StreamSendBuffer
-	if len(data) > limit {
-		return errf(ErrTooLarge, "%d bytes exceed stream_send_buffer (%d)", len(data), limit)
+	if n > limit {
+		return errf(ErrTooLarge, "%d bytes exceed stream_send_buffer (%d)", n, limit)
 	}
 	st.mu.Lock()
 	if err := st.sendCheck(); err != nil {
@@ -499,10 +501,19 @@ func (st *Stream) Send(data []byte, fin bool) error {
 		st.mu.Unlock()
 		return errf(ErrState, "stream %d is in pull mode (gowt_stream_mark_active)", st.ID)
 	}
-	if st.q.n+len(data) > limit {
+	if st.q.n+n > limit {
 		st.wantWritable = true
 		st.mu.Unlock()
 		return errf(ErrWouldBlock, "stream %d send buffer full", st.ID)
+	}
+	return nil
+}
+
+// Send queues data (and FIN); all or nothing. The stream holds at most
+// StreamSendBuffer bytes plus one partly filled chunk (readBufSize).
+func (st *Stream) Send(data []byte, fin bool) error {
+	if err := st.admitLocking(len(data)); err != nil {
+		return err
 	}
 	if done, err := st.sendDirectLocked(data, fin); done || err != nil {
 		st.mu.Unlock()
@@ -527,23 +538,8 @@ func (st *Stream) Send(data []byte, fin bool) error {
 // still sent, like Send's data). On an error nothing is kept and no
 // SEND_COMPLETE follows.
 func (st *Stream) SendRef(data []byte, fin bool, ref *SendRef) error {
-	limit := st.sess.ctx.cfg.StreamSendBuffer
-	if len(data) > limit {
-		return errf(ErrTooLarge, "%d bytes exceed stream_send_buffer (%d)", len(data), limit)
-	}
-	st.mu.Lock()
-	if err := st.sendCheck(); err != nil {
-		st.mu.Unlock()
+	if err := st.admitLocking(len(data)); err != nil {
 		return err
-	}
-	if st.pullActive {
-		st.mu.Unlock()
-		return errf(ErrState, "stream %d is in pull mode (gowt_stream_mark_active)", st.ID)
-	}
-	if st.q.n+len(data) > limit {
-		st.wantWritable = true
-		st.mu.Unlock()
-		return errf(ErrWouldBlock, "stream %d send buffer full", st.ID)
 	}
 	if done, err := st.sendDirectLocked(data, fin); done || err != nil {
 		if err == nil { // quic-go copied it: released at once

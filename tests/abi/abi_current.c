@@ -246,6 +246,12 @@ static void check_info(side *sd, gowt_session_t s) {
 int main(void) {
     CHECK(gowt_version_number() == GOWT_VERSION_NUMBER);
 
+    /* Library-owned structs grow only at the end: 0.3.0's send_ctx comes
+     * after every 0.2.0 field of gowt_event; event numbers are frozen. */
+    CHECK(offsetof(gowt_event, send_ctx) >= END_OF(gowt_event, peer_cert_sha256));
+    CHECK(offsetof(gowt_event, peer_cert_sha256) >= END_OF(gowt_event, token));
+    CHECK(GOWT_EV_STREAMS_AVAILABLE == 19 && GOWT_EV_SEND_COMPLETE == 20);
+
     /* ---- sizes ---- */
     check_init_sizes(init_config, MIN_CONFIG, sizeof(gowt_config));
     check_init_sizes(init_path, MIN_PATH, sizeof(gowt_path_options));
