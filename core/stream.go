@@ -1093,7 +1093,7 @@ func (st *Stream) completeRefsLocked(refs []*SendRef, flags int) {
 	}
 }
 
-// refWritten ends the sender's write of an application buffer (st.mu
+// refWrittenLocked ends the sender's write of an application buffer (st.mu
 // held): released at once when a reset or STOP_SENDING dropped it during
 // the write (canceled), and FREE queued when the session ended meanwhile.
 // It reports whether maybeFree should run.
