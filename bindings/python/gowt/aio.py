@@ -502,8 +502,12 @@ class Session:
         except WouldBlock:
             raise
         except Error as e:
-            if self.closed or (e.code in (_ffi.ERR_CLOSED, _ffi.ERR_NOT_FOUND)
-                               and self._deregistered):
+            # ERR_CLOSED from a session call means the session is closing or
+            # closed, also before this loop has run its SESSION_CLOSED event
+            # (the peer's close reaches the library first): SessionClosed,
+            # the OSError the callers and gowt.asgi's applications expect.
+            if self.closed or e.code == _ffi.ERR_CLOSED or (
+                    e.code == _ffi.ERR_NOT_FOUND and self._deregistered):
                 raise self._closed_error() from e
             raise
 

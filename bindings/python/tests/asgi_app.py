@@ -28,6 +28,17 @@ def say(*parts):
 async def app(scope, receive, send):
     if scope["type"] != "webtransport":
         return
+    real_send = send
+
+    async def send(message):
+        # The peer may close at any moment, even right after accept: a send
+        # then raises gowt.SessionClosed (an OSError, as ASGI asks), and the
+        # webtransport.disconnect message is next on receive().
+        try:
+            await real_send(message)
+        except OSError as e:
+            say("send %s after the close: %s" % (message["type"], type(e).__name__))
+
     SCOPES.append(scope)
     say("scope path=%s query=%s session_id=%s subprotocols=%s" % (
         scope["path"], scope["query_string"].decode(), scope["session_id"],

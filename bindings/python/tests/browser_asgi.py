@@ -163,10 +163,10 @@ def run_once():
 
 
 def main():
-    # One replay of a failed run: under CI load the page's first session
-    # once ended without the application's disconnect line (an open flake,
-    # bindings/python/README.md); the replay's verdict counts, and the
-    # first run's lines stay in the log.
+    # One replay of a failed run (a browser under CI load is slow to
+    # start); the replay's verdict counts, and the first run's lines stay
+    # in the log. The one flake seen (bindings/python/README.md) was a
+    # close racing the application's first sends, since fixed.
     rc = run_once()
     if rc == 1 and os.access(next((c for c in CHROMIUMS if os.access(c, os.X_OK)), "/nonexistent"), os.X_OK):
         print("RETRY: the first run failed; running once more", flush=True)

@@ -2,6 +2,7 @@
 import asyncio
 import hashlib
 import os
+import time
 
 import pytest
 
@@ -138,6 +139,43 @@ async def test_server_close_seen_by_client():
         assert await st.read() == b"last words"
         info = await s.wait_closed()
         assert (info.code, info.reason, info.remote) == (7, "server says bye", True)
+
+
+@run
+async def test_call_racing_the_peers_close_raises_session_closed():
+    """The library learns of the peer's close before this loop has run the
+    SESSION_CLOSED event: a session call in that window raises
+    SessionClosed (an OSError), as after the event. It raised gowt.Error
+    (GOWT_ERR_CLOSED), and a gowt.asgi application opening its streams
+    right after accept crashed on it (the python_asgi_browser flake)."""
+    got = asyncio.get_running_loop().create_future()
+
+    async def handler(session):
+        got.set_result(session)
+        await session.wait_closed()
+
+    async with await gowt.serve("127.0.0.1", 0, handler) as server:
+        cli = await gowt.connect("https://127.0.0.1:%d/" % server.port, cert_hashes=[server.cert_hash])
+        srv = await got
+        cli.close(4321, "page done")
+        # This loop does not run from here on (time.sleep), so the server
+        # session's SESSION_CLOSED waits in its queue; the library's own
+        # view changes as soon as the close capsule arrives.
+        deadline = time.monotonic() + 10
+        err = None
+        while err is None and time.monotonic() < deadline:
+            try:
+                srv.send_datagram(b"still open?")
+            except Exception as e:  # noqa: BLE001 - the type is the assertion
+                err = e
+            time.sleep(0.005)
+        assert not srv.closed, "the close event ran: the window was not tested"
+        assert isinstance(err, gowt.SessionClosed), repr(err)
+        assert isinstance(err, OSError)
+        with pytest.raises(gowt.SessionClosed):
+            await srv.open_bidirectional_stream()
+        info = await srv.wait_closed()
+        assert (info.code, info.reason) == (4321, "page done")
 
 
 @run
