@@ -115,14 +115,17 @@ async fn drive(weak: Weak<Inner>, fd: AsyncFd<OwnedFd>, stop: Arc<Notify>) {
 /// Who runs the context's callbacks (gowt.h `gowt_dispatch_mode`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Dispatch {
-    /// `GOWT_DISPATCH_POLL` (default): a task on the tokio runtime waits on
-    /// the context's fd (`AsyncFd`) and runs `gowt_ctx_process_events`.
+    /// `GOWT_DISPATCH_THREAD` (default): the library's own dispatch thread
+    /// runs the callbacks, which wake the tokio tasks. About 1.4x the
+    /// throughput of `Poll` in bulk transfers (bindings/rust/README.md).
     #[default]
-    Poll,
-    /// `GOWT_DISPATCH_THREAD`: the library's own dispatch thread runs the
-    /// callbacks, which wake the tokio tasks. Fewer thread hops per event;
-    /// faster for bulk transfers (see bindings/rust/README.md).
     Thread,
+    /// `GOWT_DISPATCH_POLL`: a task on the tokio runtime waits on the
+    /// context's fd (`AsyncFd`) and runs `gowt_ctx_process_events`, so the
+    /// callbacks run on the runtime's threads. Slower: a thread that the Go
+    /// runtime did not create keeps a Go scheduler slot after each call
+    /// until Go's monitor takes it back (golang/go#57103).
+    Poll,
 }
 
 /// Options of [`Context::builder`]; `build()` creates the context.
@@ -370,14 +373,14 @@ impl ContextBuilder {
         self
     }
 
-    /// Who runs the callbacks (default [`Dispatch::Poll`]).
+    /// Who runs the callbacks (default [`Dispatch::Thread`]).
     pub fn dispatch(mut self, d: Dispatch) -> Self {
         self.dispatch = d;
         self
     }
 
-    /// Creates the context, by default in POLL mode, driven by a task on the current
-    /// tokio runtime (which needs IO enabled).
+    /// Creates the context on the current tokio runtime (which needs IO
+    /// enabled: POLL mode's driver task waits on the context's fd there).
     pub fn build(self) -> Result<Context> {
         let rt = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let opt = |s: &Option<String>| s.as_deref().map(cstring).transpose();

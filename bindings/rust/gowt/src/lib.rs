@@ -30,11 +30,13 @@
 //! ```
 //!
 //! ## How it runs
-//! Every [`Context`] is a libgowt context in `GOWT_DISPATCH_POLL` mode. A
-//! task on the tokio runtime that created it waits on the context's file
-//! descriptor (`AsyncFd`) and runs `gowt_ctx_process_events`; the C callback
-//! copies each event's data (valid only during the callback, per gowt.h) into
-//! the context's state and wakes the waiting tasks. Calls such as
+//! Every [`Context`] is a libgowt context. By default
+//! ([`Dispatch::Thread`]) the library's dispatch thread runs the C callback;
+//! with [`Dispatch::Poll`] a task on the tokio runtime that created it waits
+//! on the context's file descriptor (`AsyncFd`) and runs
+//! `gowt_ctx_process_events`. Either way the callback copies each event's
+//! data (valid only during the callback, per gowt.h) into the context's
+//! state and wakes the waiting tasks. Calls such as
 //! [`SendStream::write`] go straight to the C API, which any thread may call.
 //!
 //! ## Lifetimes
