@@ -1,10 +1,15 @@
 // Command quicgo runs the throughput workloads of cmd/wtbench-go (upload,
-// download, streams100) on plain quic-go streams: no HTTP/3, no
+// download, streams100) and its idle_mem on plain quic-go: no HTTP/3, no
 // WebTransport. Client and server live in this one process on 127.0.0.1;
 // it prints the same JSON lines as cmd/wtbench-go (impl "quicgo"), so that
 // scripts/bench.sh can show what the QUIC stack alone does on this machine.
 //
-//	quicgo [-w upload,download,streams100] [-short]
+//	quicgo [-w upload,download,streams100,idle_mem] [-short]
+//
+// idle_mem opens 1000 idle QUIC connections (100 with -short), each dialed
+// from one shared client socket as cmd/wtbench-go does, and reports the RSS
+// growth per connection after a GC, both ends together: the floor under
+// every WebTransport stack on quic-go.
 //
 // Each line carries cpu_s: process CPU time (user+system, getrusage) from
 // the start of the workload to its result, client and server together.
@@ -49,12 +54,14 @@ const (
 )
 
 type result struct {
-	Impl     string  `json:"impl"`
-	Workload string  `json:"workload"`
-	Metric   string  `json:"metric"`
-	Value    float64 `json:"value"`
-	CPUs     float64 `json:"cpu_s"`
-	human    string
+	Impl      string  `json:"impl"`
+	Workload  string  `json:"workload"`
+	Metric    string  `json:"metric"`
+	Value     float64 `json:"value"`
+	CPUs      float64 `json:"cpu_s"`
+	Sessions  int     `json:"sessions,omitempty"`   // idle_mem only
+	BothSides bool    `json:"both_sides,omitempty"` // idle_mem only
+	human     string
 }
 
 func cpuNow() float64 {
@@ -414,14 +421,134 @@ func runStreams100(short bool) (result, error) {
 	return mbResult(total, d.at.Sub(start), fmt.Sprintf("%d x %d KB aggregate", nStreams, per/1000)), nil
 }
 
+// rssKB reads VmRSS from /proc/self/status.
+func rssKB() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb); err != nil {
+				return 0, err
+			}
+			return kb, nil
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc/self/status")
+}
+
+// measureRSS runs a GC, lets the process settle (as cmd/wtbench-go) and
+// reads VmRSS.
+func measureRSS() (int64, error) {
+	runtime.GC()
+	time.Sleep(500 * time.Millisecond)
+	return rssKB()
+}
+
+// runIdleMem: n idle connections to one listener, dialed by 8 workers
+// over one client transport (one UDP socket, as cmd/wtbench-go's
+// sessions), held open while RSS is read.
+func runIdleMem(short bool) (result, error) {
+	n := 1000
+	if short {
+		n = 100
+	}
+	ln, err := quic.ListenAddr("127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{tlsCert},
+		NextProtos:   []string{alpn},
+	}, quicConfig())
+	if err != nil {
+		return result{}, err
+	}
+	defer ln.Close()
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return result{}, err
+	}
+	tr := &quic.Transport{Conn: udp}
+	defer tr.Close()
+	var mu sync.Mutex
+	var conns []*quic.Conn
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.CloseWithError(0, "")
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), bulkTimeout)
+	defer cancel()
+	go func() {
+		for {
+			c, err := ln.Accept(ctx)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	before, err := measureRSS()
+	if err != nil {
+		return result{}, err
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) {
+				c, err := tr.Dial(ctx, ln.Addr(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{alpn}}, quicConfig())
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return result{}, err
+	default:
+	}
+	// Every server side accepted too (2 n connections in all).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		k := len(conns)
+		mu.Unlock()
+		if k >= 2*n {
+			break
+		}
+		if time.Now().After(deadline) {
+			return result{}, fmt.Errorf("server accepted %d of %d connections", k-n, n)
+		}
+	}
+	after, err := measureRSS()
+	if err != nil {
+		return result{}, err
+	}
+	v := float64(after-before) / float64(n)
+	return result{Metric: "KB/session", Value: round(v, 1), Sessions: n, BothSides: true,
+		human: fmt.Sprintf("%.1f KB/connection (client+server in one process; RSS %d -> %d KB for %d connections, no streams)",
+			v, before, after, n)}, nil
+}
+
 var workloads = map[string]func(bool) (result, error){
 	"upload":     runUpload,
 	"download":   runDownload,
 	"streams100": runStreams100,
+	"idle_mem":   runIdleMem,
 }
 
 func main() {
-	w := flag.String("w", "upload,download,streams100", "comma-separated workloads: upload,download,streams100")
+	w := flag.String("w", "upload,download,streams100", "comma-separated workloads: upload,download,streams100,idle_mem")
 	short := flag.Bool("short", false, "shrink sizes about 10x (smoke test)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -435,7 +562,7 @@ func main() {
 			continue
 		}
 		if workloads[name] == nil {
-			fmt.Fprintf(os.Stderr, "unknown workload %q (known: upload,download,streams100)\n", name)
+			fmt.Fprintf(os.Stderr, "unknown workload %q (known: upload,download,streams100,idle_mem)\n", name)
 			os.Exit(2)
 		}
 		sel = append(sel, name)
