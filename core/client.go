@@ -55,6 +55,7 @@ func (c *Context) Connect(rawURL string, opts ConnectOptions, cb any, appCtx uin
 }
 
 func (s *Session) runClient(u *url.URL, addr string, opts ConnectOptions) {
+	growStack()
 	c := s.ctx
 	ctx, cancel := context.WithTimeout(s.doneCtx, c.cfg.HandshakeTimeout)
 	defer cancel()

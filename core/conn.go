@@ -85,6 +85,7 @@ func (wc *wtConn) acceptBidi() {
 			switch {
 			case err != nil:
 			case !wt && wc.handleBidi != nil:
+				growStack()
 				wc.handleBidi(str) // an HTTP/3 request stream
 			case !wt:
 				str.CancelRead(h3RequestRejected)
