@@ -217,6 +217,9 @@ func (pc *pullClient) checkNoSpin(t *testing.T) {
 func TestReceivePausedStreamDoesNotStallOthers(t *testing.T) {
 	scfg := testConfig()
 	scfg.StreamRecvWindow, scfg.MaxStreamRecvWindow = 64<<10, 64<<10
+	// A stream is read from the moment it opens, before the callback
+	// pauses it: the budget keeps that under the 1 MiB sent on it.
+	scfg.RecvBufferBytes = 256 << 10
 	var first atomic.Pointer[Stream]
 	got := map[uint64]int{}
 	fins := make(chan uint64, 4)
@@ -224,6 +227,7 @@ func TestReceivePausedStreamDoesNotStallOthers(t *testing.T) {
 		switch ev.Type {
 		case EvStreamOpened:
 			if first.CompareAndSwap(nil, ev.Stream) {
+				time.Sleep(20 * time.Millisecond) // a loaded callback thread
 				_ = ev.Stream.SetReceiveEnabled(false)
 			}
 		case EvPostData, EvPostFin:

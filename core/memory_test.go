@@ -18,8 +18,11 @@ func heapInUse() int64 {
 }
 
 // pausedServer is a server whose streams' receive sides are paused as they
-// open, so a client's sends stall on QUIC flow control.
+// open, so a client's sends stall on QUIC flow control. A stream is read
+// from the moment it opens, before the callback pauses it; the small
+// receive budget bounds what a late callback lets in meanwhile.
 func pausedServer(t *testing.T, cfg Config) int {
+	cfg.RecvBufferBytes = 16 << 10
 	_, port := newServer(t, cfg, "/stall", func(c *Context, ev *Event) int {
 		if ev.Type == EvStreamOpened {
 			if err := ev.Stream.SetReceiveEnabled(false); err != nil {

@@ -163,14 +163,18 @@ func stalledRefs(t *testing.T) (*Session, *Stream, *refLog, int, *Context) {
 	t.Helper()
 	scfg := testConfig()
 	scfg.StreamRecvWindow, scfg.MaxStreamRecvWindow = 64<<10, 64<<10
+	// Read before the callback pauses it: at most this budget, one more
+	// read and the window (192 KiB), under the 512 KiB the client queues.
+	scfg.RecvBufferBytes = 64 << 10
 	_, port := newServer(t, scfg, "/stall", func(c *Context, ev *Event) int {
 		if ev.Type == EvStreamOpened {
+			time.Sleep(20 * time.Millisecond) // a loaded callback thread
 			_ = ev.Stream.SetReceiveEnabled(false)
 		}
 		return 0
 	})
 	cfg := testConfig()
-	cfg.StreamSendBuffer = 256 << 10
+	cfg.StreamSendBuffer = 512 << 10
 	cli, err := NewContext(cfg, nil)
 	if err != nil {
 		t.Fatal(err)

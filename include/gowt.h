@@ -450,7 +450,9 @@ typedef struct gowt_event {
     uint64_t session_id;       /* CONNECT stream ID (GOWT_NO_ID until known) */
     uint64_t stream_id;        /* stream events; else GOWT_NO_ID */
     const uint8_t *data;       /* payload / reason bytes (not NUL-terminated
-                                * for data; reasons are NUL-terminated too) */
+                                * for data; reasons are NUL-terminated too);
+                                * may be NULL when length is 0 (a bare
+                                * POST_FIN has no data) */
     size_t length;             /* data length; PROVIDE_*: space available */
     uint64_t code;             /* RESET/STOP_SENDING: app error code;
                                 * CLOSE: session error code (GOWT_CODE_RAW
@@ -905,7 +907,9 @@ int gowt_stream_stop_sending(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id
  *  StreamReceiveSetEnabled). While paused, no POST_DATA / POST_FIN / RESET
  *  of this stream is delivered and nothing more is read, so QUIC's stream
  *  flow control stops the peer on this stream only; other streams go on.
- *  Data already queued for delivery is still delivered. Any thread.
+ *  Data already queued for delivery is still delivered; that includes a
+ *  new stream paused from its STREAM_OPENED callback, since reading starts
+ *  when the stream opens (bounded by recv_buffer_bytes). Any thread.
  *  Returns GOWT_OK (also when already in that state), GOWT_ERR_STATE
  *  (send-only stream), GOWT_ERR_CLOSED (receive side finished),
  *  GOWT_ERR_NOT_FOUND. */

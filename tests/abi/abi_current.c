@@ -165,7 +165,8 @@ static int cli_cb(gowt_ctx *ctx, const gowt_event *ev, void *app) {
     case GOWT_EV_POST_DATA:
     case GOWT_EV_POST_FIN:
         CHECK(s->got_len + ev->length < sizeof s->got);
-        memcpy(s->got + s->got_len, ev->data, ev->length);
+        if (ev->length) /* a bare FIN's data is NULL: memcpy must not see it */
+            memcpy(s->got + s->got_len, ev->data, ev->length);
         s->got_len += ev->length;
         if (ev->type == GOWT_EV_POST_FIN) s->fin = 1;
         break;

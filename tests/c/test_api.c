@@ -25,7 +25,8 @@ static int echo_cb(gowt_ctx *ctx, const gowt_event *ev, void *app) {
         size_t k = (size_t)(ev->stream_id / 4) % 64;
         pthread_mutex_lock(&s->mu);
         s->buf[k] = realloc(s->buf[k], s->len[k] + ev->length + 1);
-        memcpy(s->buf[k] + s->len[k], ev->data, ev->length);
+        if (ev->length) /* a bare FIN's data is NULL */
+            memcpy(s->buf[k] + s->len[k], ev->data, ev->length);
         s->len[k] += ev->length;
         if (ev->type == GOWT_EV_POST_FIN) {
             if (ev->flags & GOWT_STREAM_BIDI) {

@@ -14,7 +14,7 @@
 #include "cases.h"
 #include "common.h"
 
-enum { NC_MAX = 4096 };
+enum { NC_MAX = 4096, NC_FILL_MAX = 128 };
 
 typedef struct nc_state {
     pthread_mutex_t mu;
@@ -170,11 +170,17 @@ void test_nocopy(void) {
     tsrv_stop(&srv);
 }
 
-/* A server that never reads: the client's stream stalls on flow control. */
+/* A server that never reads: the client's stream stalls on flow control.
+ * The library reads a new stream before its STREAM_OPENED callback runs
+ * (the header: data already queued is still delivered), so the pause comes
+ * late; the 50 ms model a loaded callback thread (CI failed so), and the
+ * server's small receive budget bounds what is read meanwhile. */
 static int nc_stall_hook(tsrv *srv, gowt_ctx *ctx, const gowt_event *ev) {
     (void)srv;
-    if (ev->type == GOWT_EV_STREAM_OPENED)
+    if (ev->type == GOWT_EV_STREAM_OPENED) {
+        sleep_ms(50);
         gowt_stream_set_receive_enabled(ctx, ev->session, ev->stream_id, 0);
+    }
     return HOOK_CONTINUE;
 }
 
@@ -197,7 +203,7 @@ static int nc_fill(gowt_ctx *cli, nc_state *st, uint64_t id, uint8_t **bufs) {
         }
         CHECK_OK(rc);
         bufs[n++] = b;
-        CHECK(n < 64);
+        CHECK(n < NC_FILL_MAX);
     }
 }
 
@@ -212,13 +218,17 @@ void test_nocopy_release(void) {
     gowt_config scfg;
     CHECK_OK(gowt_config_init(&scfg));
     scfg.stream_recv_window = scfg.max_stream_recv_window = 64 << 10;
+    /* Before the pause the server takes at most this budget, one more
+     * 64 KiB read and the 64 KiB window: 192 KiB, well under what the
+     * client queues (512 KiB) before WOULD_BLOCK. */
+    scfg.recv_buffer_bytes = 64 << 10;
     tsrv srv;
     tsrv_start(&srv, &scfg, 0, nc_stall_hook, NULL);
     gowt_config ccfg;
     CHECK_OK(gowt_config_init(&ccfg));
-    ccfg.stream_send_buffer = 256 << 10;
+    ccfg.stream_send_buffer = 512 << 10;
     gowt_ctx *cli = ctx_with(&ccfg);
-    uint8_t *bufs[64];
+    uint8_t *bufs[NC_FILL_MAX];
 
     /* 1. reset */
     static nc_state a;
