@@ -16,6 +16,7 @@ typedef struct gowt_batch_mem {
     gowt_event evs[GOWT_BATCH];
     uintptr_t cbs[GOWT_BATCH];
     int32_t results[GOWT_BATCH];
+    int32_t cur; // the event whose callback runs now, or -1
     uint8_t *arena;
     size_t arena_cap;
 } gowt_batch_mem;
@@ -44,8 +45,10 @@ static uint8_t *gowt_batch_arena(gowt_batch_mem *m, size_t need) {
 static void gowt_run_batch(gowt_ctx *ctx, gowt_batch_mem *m, int n) {
     for (int i = 0; i < n; i++) {
         gowt_session_cb cb = (gowt_session_cb)m->cbs[i];
+        m->cur = i;
         m->results[i] = cb ? cb(ctx, &m->evs[i], m->evs[i].app_ctx) : 0;
     }
+    m->cur = -1;
 }
 
 // Runs the log callback for n messages: one Go->C crossing.
@@ -172,6 +175,7 @@ func NewHandle(cfg core.Config, opts Options) (*Handle, error) {
 	if h.mem == nil {
 		return nil, &core.Error{Code: core.ErrInternal, Msg: "out of memory"}
 	}
+	h.mem.cur = -1
 	ctx, err := core.NewContext(cfg, h)
 	if err != nil {
 		C.gowt_batch_free(h.mem)
@@ -264,7 +268,9 @@ func (h *Handle) Deliver(c *core.Context, b *core.Batch) {
 		}
 		if ev.Provide != nil {
 			ce.length = C.size_t(ev.Provide.Max)
-			ce.token = C.uint64_t(i + 1)
+			// The request's own number beside its index: an event kept
+			// from an earlier batch answers nothing in a later one.
+			ce.token = C.uint64_t(uint64(ev.Provide.Seq)<<32 | uint64(i+1))
 		}
 		if ev.PeerCertHash != nil {
 			k := copy(arena[off:], ev.PeerCertHash[:])
@@ -372,14 +378,15 @@ func (h *Handle) PatchCtx(sess *core.Session, st *core.Stream, v uintptr) {
 }
 
 // ProvideFor finds the provide request behind a PROVIDE_* event given to C,
-// valid only on the delivering thread while its batch runs.
-func ProvideFor(c *core.Context, token uint64, want core.EventType) (*core.ProvideReq, *core.Batch) {
-	b := c.CurrentBatch()
-	if b == nil || token == 0 || token > uint64(len(b.Events)) {
+// valid only on the delivering thread while that event's own callback runs.
+func (h *Handle) ProvideFor(token uint64, want core.EventType) (*core.ProvideReq, *core.Batch) {
+	b := h.Ctx.CurrentBatch()
+	i := token&0xffffffff - 1
+	if b == nil || h.mem == nil || token&0xffffffff == 0 || i >= uint64(len(b.Events)) || int64(h.mem.cur) != int64(i) {
 		return nil, nil
 	}
-	ev := &b.Events[token-1]
-	if ev.Type != want || ev.Provide == nil {
+	ev := &b.Events[i]
+	if ev.Type != want || ev.Provide == nil || uint64(ev.Provide.Seq) != token>>32 {
 		return nil, nil
 	}
 	return ev.Provide, b

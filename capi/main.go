@@ -439,7 +439,8 @@ func gowtgo_ctx_last_error(ctxp C.uintptr_t, buf *C.char, n C.size_t) (ret C.int
 		return fail(nil, errArg("gowt_ctx_last_error: buf is NULL or len is 0"))
 	}
 	msg := h.Ctx.LastError()
-	dst := unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(n))
+	// Only what is written is sliced: len may be any size_t.
+	dst := unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(min(n, C.size_t(len(msg)+1))))
 	k := copy(dst[:len(dst)-1], msg)
 	dst[k] = 0
 	if k < len(msg) {
@@ -875,7 +876,7 @@ func provide(ctxp C.uintptr_t, ev *C.gowt_event, want core.EventType, n C.size_t
 			return errArg("ev and buf must not be NULL")
 		}
 		*buf = nil
-		req, b := callbacks.ProvideFor(h.Ctx, uint64(ev.token), want)
+		req, b := h.ProvideFor(uint64(ev.token), want)
 		if req == nil {
 			return &core.Error{Code: core.ErrState, Msg: "not inside the callback of that PROVIDE event"}
 		}
@@ -949,6 +950,9 @@ func gowtgo_stream_set_ctx(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, 
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		st, err := stream(h, s, id)
 		if err != nil {
+			if core.CodeOf(err) == core.ErrClosed { // the header promises NOT_FOUND
+				return &core.Error{Code: core.ErrNotFound, Msg: err.Error()}
+			}
 			return err
 		}
 		st.SetAppCtx(uintptr(sctx))

@@ -86,6 +86,9 @@ type Context struct {
 	// reads a buffer after gowt_ctx_destroy.
 	refWriters atomic.Int64
 
+	// provideSeq numbers PROVIDE requests, so an answer can name its own.
+	provideSeq atomic.Uint32
+
 	mu        sync.Mutex
 	sessions  map[uint64]*Session
 	paths     map[string]*pathEntry

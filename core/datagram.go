@@ -151,7 +151,7 @@ func (s *Session) sendDatagrams(q chan []byte) {
 			continue
 		}
 		for s.dgReady.Load() && !s.ended() && len(q) == 0 {
-			req := &ProvideReq{Max: s.MaxDatagram(), ctx: s.ctx, done: make(chan struct{})}
+			req := &ProvideReq{Max: s.MaxDatagram(), Seq: s.ctx.provideSeq.Add(1), ctx: s.ctx, done: make(chan struct{})}
 			s.push(Event{Type: EvProvideDatagram, Provide: req})
 			select {
 			case <-req.done:

@@ -133,8 +133,9 @@ func (f *flowControl) available() int {
 }
 
 // fcWait waits until the peer raises WT_MAX_DATA above what we have sent
-// (sending WT_DATA_BLOCKED once per limit); false when the session ended.
-func (s *Session) fcWait() bool {
+// (sending WT_DATA_BLOCKED once per limit); false when the session ended
+// or stop (the waiting stream's write side) closed.
+func (s *Session) fcWait(stop <-chan struct{}) bool {
 	f := s.fc
 	f.mu.Lock()
 	if f.maxData > f.sent {
@@ -155,6 +156,8 @@ func (s *Session) fcWait() bool {
 	case <-ch:
 		return true
 	case <-s.done:
+		return false
+	case <-stop:
 		return false
 	}
 }

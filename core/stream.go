@@ -36,6 +36,8 @@ type Stream struct {
 	finQueued     bool
 	writing       bool   // the sender is writing q.front() outside mu
 	refFlight     bool   // ... and q.front() is an application buffer (SendRef)
+	hdrWriting    bool   // the sender writes the header alone outside mu
+	pullWriting   bool   // the sender writes a pull answer outside mu
 	freeOnRef     bool   // the session ended during that write: the sender queues FREE
 	unconfirmed   int    // bytes quic-go may still hold in its next frame
 	hdr           []byte // the WebTransport stream header, until written
@@ -567,7 +569,7 @@ func (st *Stream) SendRef(data []byte, fin bool, ref *SendRef) error {
 // the data. done is false when the data must be queued instead.
 func (st *Stream) sendDirectLocked(data []byte, fin bool) (done bool, err error) {
 	switch {
-	case st.q.n != 0 || st.writing || st.hdr != nil || len(data) > directMax:
+	case st.q.n != 0 || st.writing || st.pullWriting || st.hdr != nil || len(data) > directMax:
 		return false, nil
 	case fin && st.unconfirmed > 0: // FIN must not race a queued frame
 		return false, nil
@@ -596,6 +598,7 @@ func (st *Stream) sendDirectLocked(data []byte, fin bool) (done bool, err error)
 	if fin {
 		_ = w.Close()
 		st.sendDone = true
+		st.signal() // a parked sender goroutine sees sendDone and exits
 	}
 	return true, nil
 }
@@ -650,6 +653,15 @@ func (st *Stream) sendLoop() {
 			hdr := st.hdr
 			data := st.q.front()
 			last := st.finQueued && len(data) == st.q.n
+			if hdr != nil && !(last && len(data) <= finTail) {
+				// The header goes alone, in a section of its own: a reset
+				// waits for it (see Reset), so it must not wait behind data
+				// blocked on flow control.
+				if !st.writeHeaderSection(hdr) {
+					return
+				}
+				continue
+			}
 			gen := st.q.gen
 			st.writing = true
 			ref := st.q.frontRef()
@@ -659,21 +671,14 @@ func (st *Stream) sendLoop() {
 			}
 			st.mu.Unlock()
 			var err error
-			switch {
-			case last:
+			if last {
 				err = st.writeFinal(hdr, data)
-			case hdr != nil:
-				// Packed before anything else is written, so the stream has
-				// nothing queued in quic-go when its last bytes come.
-				if _, err = st.writer().WriteWithLimit(hdr, noLimit); err == nil {
-					err = st.writeSome(data)
-				}
-			default:
+			} else {
 				err = st.writeSome(data)
 			}
 			st.mu.Lock()
 			st.writing = false
-			if hdr != nil {
+			if hdr != nil && st.hdr != nil {
 				st.headerWrittenLocked()
 			}
 			// dropped: a reset or STOP_SENDING cleared the queue during the
@@ -728,6 +733,55 @@ func (st *Stream) sendLoop() {
 			}
 		}
 	}
+}
+
+// writeHeaderSection writes the stream's header alone (st.mu held on entry,
+// released on return). The write returns once quic-go has packed it, so the
+// stream has nothing queued in quic-go when its last bytes come. It runs
+// the reset that waited for the header; false when the sender is done.
+func (st *Stream) writeHeaderSection(hdr []byte) bool {
+	st.hdrWriting = true
+	st.mu.Unlock()
+	_, err := st.writer().WriteWithLimit(hdr, noLimit)
+	st.mu.Lock()
+	st.hdrWriting = false
+	st.headerWrittenLocked()
+	if reset := st.pendingReset; reset >= 0 {
+		st.senderRunning = false
+		st.mu.Unlock()
+		st.resetAfterHeader(quic.StreamErrorCode(reset))
+		st.maybeFree()
+		return false
+	}
+	st.mu.Unlock()
+	if err != nil {
+		st.sendFailed(err)
+		return false
+	}
+	return true
+}
+
+// writeHeader writes the header alone from inside a data section and marks
+// it written at once, so that a reset from now on need not wait for the
+// section (which may wait for flow control credit).
+func (st *Stream) writeHeader(hdr []byte) error {
+	if _, err := st.writer().WriteWithLimit(hdr, noLimit); err != nil {
+		return err
+	}
+	st.mu.Lock()
+	st.headerWrittenLocked()
+	st.mu.Unlock()
+	return nil
+}
+
+// fcStopped is the error of a write whose wait for session credit ended:
+// the stream's cause (a reset, or the peer's STOP_SENDING, which sendFailed
+// reports) or the session's end.
+func (st *Stream) fcStopped() error {
+	if c := context.Cause(st.writer().Context()); c != nil {
+		return c
+	}
+	return errf(ErrClosed, "session ended")
 }
 
 // resetAfterHeader resets a stream whose header was just packed. Without
@@ -796,8 +850,8 @@ func (st *Stream) writePacked(data []byte) error {
 		switch {
 		case err == nil:
 		case errors.Is(err, quic.ErrWriteLimitReached):
-			if !s.fcWait() {
-				return errf(ErrClosed, "session ended")
+			if !s.fcWait(w.Context().Done()) {
+				return st.fcStopped()
 			}
 		default:
 			return err
@@ -826,7 +880,7 @@ func (st *Stream) writeFinal(hdr, data []byte) error {
 		head, tail = tail[:len(tail)-1], tail[len(tail)-1:] // confirm what is queued
 	}
 	if hdr != nil && len(head) > 0 {
-		if _, err := w.WriteWithLimit(hdr, noLimit); err != nil {
+		if err := st.writeHeader(hdr); err != nil {
 			return err
 		}
 		hdr = nil
@@ -836,8 +890,23 @@ func (st *Stream) writeFinal(hdr, data []byte) error {
 	}
 	for len(tail) > 0 || hdr != nil {
 		if s.fc != nil && !s.fc.tryTake(len(tail)) {
-			if !s.fcWait() {
-				return errf(ErrClosed, "session ended")
+			switch {
+			case hdr != nil: // header first: a reset need not wait for credit
+				if err := st.writeHeader(hdr); err != nil {
+					return err
+				}
+				hdr = nil
+			case len(tail) > 1 && s.fc.available() > 0:
+				// Some credit, less than the tail (fcWait would return at
+				// once): all but the last byte goes as credit comes.
+				if err := st.writePacked(tail[:len(tail)-1]); err != nil {
+					return err
+				}
+				tail = tail[len(tail)-1:]
+			default:
+				if !s.fcWait(w.Context().Done()) {
+					return st.fcStopped()
+				}
 			}
 			continue
 		}
@@ -858,7 +927,7 @@ func (st *Stream) writeFinal(hdr, data []byte) error {
 			return err
 		}
 		if hdr != nil { // no room now: header first, then the tail alone
-			if _, err := w.WriteWithLimit(hdr, noLimit); err != nil {
+			if err := st.writeHeader(hdr); err != nil {
 				return err
 			}
 			hdr = nil
@@ -895,7 +964,14 @@ func (st *Stream) pull() bool {
 		more := req.answered && req.more && !req.fin
 		st.mu.Lock()
 		if !more {
+			// Push sends from now on queue behind this last answer (not
+			// straight into quic-go ahead of it), and after a FIN answer
+			// none are taken.
 			st.pullActive = false
+			st.pullWriting = true
+			if req.answered && req.fin {
+				st.finQueued = true
+			}
 		}
 		st.mu.Unlock()
 		var next *ProvideReq
@@ -910,6 +986,11 @@ func (st *Stream) pull() bool {
 			err = st.writeSome(req.buf)
 		}
 		s.ctx.putBuf(req.buf)
+		if !more {
+			st.mu.Lock()
+			st.pullWriting = false
+			st.mu.Unlock()
+		}
 		if err != nil {
 			st.sendFailed(err)
 			return false
@@ -956,11 +1037,11 @@ func (st *Stream) askProvide() *ProvideReq {
 			offer = min(offer, avail)
 			break
 		}
-		if !s.fcWait() {
+		if !s.fcWait(st.writer().Context().Done()) {
 			return nil
 		}
 	}
-	req := &ProvideReq{Max: offer, ctx: s.ctx, done: make(chan struct{})}
+	req := &ProvideReq{Max: offer, Seq: s.ctx.provideSeq.Add(1), ctx: s.ctx, done: make(chan struct{})}
 	st.push(Event{Type: EvProvideData, Provide: req})
 	return req
 }
@@ -999,15 +1080,21 @@ func (st *Stream) Reset(code uint32) error {
 		// has none) quic-go drops unsent data on reset, so the sender resets
 		// only once the header is packed (a lost header packet is then not
 		// retransmitted: the one case the peer cannot place the stream).
-		if st.writing || !st.sess.conn.qc.ConnectionState().SupportsStreamResetPartialDelivery.Remote {
+		wait := st.writing || st.hdrWriting || !st.sess.conn.qc.ConnectionState().SupportsStreamResetPartialDelivery.Remote
+		if !wait {
+			if st.writer().TryWriteAll(st.hdr) == nil {
+				st.headerWrittenLocked()
+			} else {
+				wait = true // no room for the header now: the sender writes it
+			}
+		}
+		if wait {
 			st.pendingReset = int64(wire)
 			st.startSenderLocked()
 			st.mu.Unlock()
 			st.maybeFree()
 			return nil
 		}
-		_ = st.writer().TryWriteAll(st.hdr)
-		st.headerWrittenLocked()
 	}
 	st.mu.Unlock()
 	st.signal()
@@ -1171,6 +1258,7 @@ func (s *Session) Stream(id uint64) (*Stream, error) {
 // ProvideReq is a pending PROVIDE_DATA / PROVIDE_DATAGRAM question.
 type ProvideReq struct {
 	Max        int
+	Seq        uint32   // unique in its context (wraps): tells requests apart
 	ctx        *Context // buffers come from its pool
 	answered   bool
 	buf        []byte

@@ -542,7 +542,7 @@ int gowt_ctx_get_fd(gowt_ctx *ctx, int *fd);
  * on the calling thread. Never blocks waiting for new events.
  * Returns the number delivered (>= 0), GOWT_ERR_BUSY (inside a callback or
  * another thread is delivering), GOWT_ERR_STATE (THREAD mode),
- * GOWT_ERR_NOT_FOUND.
+ * GOWT_ERR_CLOSED (context being destroyed), GOWT_ERR_NOT_FOUND.
  */
 int gowt_ctx_process_events(gowt_ctx *ctx, int max_events);
 
@@ -562,8 +562,12 @@ int gowt_ctx_wait(gowt_ctx *ctx, int timeout_ms);
 
 /**
  * SHA-256 of the server certificate's DER (what browsers pass in
- * serverCertificateHashes). Returns GOWT_OK, GOWT_ERR_STATE (no server
- * certificate), GOWT_ERR_INVALID_ARG, GOWT_ERR_NOT_FOUND.
+ * serverCertificateHashes). The certificate is loaded (or, with none
+ * configured, generated) on first use, by this call or the first listen,
+ * so the hash can be read before listening.
+ * Returns GOWT_OK, GOWT_ERR_TLS (the configured certificate or key is
+ * unusable), GOWT_ERR_CLOSED (context being destroyed),
+ * GOWT_ERR_INVALID_ARG, GOWT_ERR_NOT_FOUND.
  */
 int gowt_ctx_cert_hash(gowt_ctx *ctx, uint8_t out[32]);
 
@@ -884,6 +888,10 @@ int gowt_stream_mark_active(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id,
  * last byte); still_active=0 stops further
  * PROVIDE_DATA until gowt_stream_mark_active(…, 1). Not answering means "no
  * data now" and makes the stream inactive. *buf may be NULL when n is 0.
+ * Once pull mode ends, push sends are taken again and go out after the last
+ * answer; after an answer with fin=1 they return GOWT_ERR_CLOSED. An event
+ * kept past its callback, or another event of the same batch, answers
+ * nothing (GOWT_ERR_STATE).
  * Returns GOWT_OK, GOWT_ERR_TOO_LARGE (n > ev->length), GOWT_ERR_STATE
  * (not inside that event's callback, or answered twice),
  * GOWT_ERR_INVALID_ARG.

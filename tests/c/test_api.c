@@ -206,6 +206,7 @@ static void test_bad_inputs(void) {
     CHECK_RC(gowt_ctx_last_error(ctx, msg, sizeof msg) > 0, 1);
     CHECK_RC(gowt_ctx_last_error(ctx, msg, 4), GOWT_ERR_RANGE);
     CHECK(strlen(msg) == 3);
+    CHECK(gowt_ctx_last_error(ctx, msg, SIZE_MAX) > 0); /* any len: only the message is written */
     CHECK_RC(gowt_ctx_last_error(ctx, NULL, 0), GOWT_ERR_INVALID_ARG);
     CHECK_RC(gowt_connect(ctx, "http://x/", NULL, record_cb, NULL, &s), GOWT_ERR_INVALID_ARG);
     CHECK_RC(gowt_connect(ctx, "https://127.0.0.1:99999/", NULL, record_cb, NULL, &s), GOWT_ERR_INVALID_ARG);

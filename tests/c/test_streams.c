@@ -19,11 +19,12 @@ typedef struct pull_cli {
     int skip_first;     /* leave the first PROVIDE_DATA unanswered */
     int first_checked;
     int rc_null_buf, rc_too_large, rc_answer, rc_twice, bad_event;
+    int rc_saved_later; /* the kept event, answered inside a later PROVIDE's callback */
     gowt_event saved;   /* a PROVIDE_DATA event, kept for an out-of-callback answer */
     size_t rx;          /* reply bytes received (verified) */
     int rx_bad, rx_fin;
     /* datagrams */
-    int dg_provides, dg_rc_twice, dg_rc_too_large, dg_rc_answer, dg_bad_event;
+    int dg_provides, dg_rc_twice, dg_rc_too_large, dg_rc_answer, dg_bad_event, dg_rc_saved_later;
     gowt_event dg_saved;
 } pull_cli;
 
@@ -45,6 +46,9 @@ static int pull_cli_cb(gowt_ctx *ctx, const gowt_event *ev, void *app) {
             p->bad_event++;
         if (p->provides == 1) p->saved = *ev;
         if (p->provides == 1 && p->skip_first) return 0; /* no answer: stream goes inactive */
+        /* An event kept from an earlier batch answers nothing, not even the
+         * request now at the same place in this batch. */
+        if (p->provides == 2) p->rc_saved_later = gowt_provide_stream_data(ctx, &p->saved, 1, 0, 1, &buf2);
         if (!p->first_checked) {
             p->rc_null_buf = gowt_provide_stream_data(ctx, ev, 1, 0, 1, NULL);
             p->rc_too_large = gowt_provide_stream_data(ctx, ev, ev->length + 1, 0, 1, &buf);
@@ -84,6 +88,7 @@ static int pull_cli_cb(gowt_ctx *ctx, const gowt_event *ev, void *app) {
             p->dg_saved = *ev;
             p->dg_rc_too_large = gowt_provide_datagram(ctx, ev, ev->length + 1, 1, &buf);
         }
+        if (k == 3) p->dg_rc_saved_later = gowt_provide_datagram(ctx, &p->dg_saved, 10, 1, &buf2);
         /* answers: 1 data more, 2 empty more, 3..5 data more, 6 data stop,
          * 7 (after set_datagram_ready again) data stop */
         size_t n = k == 2 ? 0 : 100;
@@ -190,6 +195,7 @@ void test_pull(void) {
     CHECK_RC(p.rc_too_large, GOWT_ERR_TOO_LARGE);
     CHECK_RC(p.rc_answer, GOWT_OK);
     CHECK_RC(p.rc_twice, GOWT_ERR_STATE);
+    CHECK_RC(p.rc_saved_later, GOWT_ERR_STATE);
     CHECK(p.sent == 4 * MiB);
 
     /* The server answered with pull: 2 MiB back, then FIN. */
@@ -216,6 +222,7 @@ void test_pull(void) {
     CHECK_RC(p.dg_rc_too_large, GOWT_ERR_TOO_LARGE);
     CHECK_RC(p.dg_rc_answer, GOWT_OK);
     CHECK_RC(p.dg_rc_twice, GOWT_ERR_STATE);
+    CHECK_RC(p.dg_rc_saved_later, GOWT_ERR_STATE);
     CHECK(p.dg_bad_event == 0);
     CHECK(evlog_count_for(&srv.log, GOWT_EV_POST_DATAGRAM, ss, ANY_ID) == 5); /* n=0: nothing */
     CHECK_RC(gowt_provide_datagram(cli, &p.dg_saved, 10, 0, &obuf), GOWT_ERR_STATE);
@@ -400,11 +407,14 @@ typedef struct ss_cli {
     evlog log;
     int tag_u, tag_b, tag_c, tag_d, tag_late;
     int rc_set_bad, rc_set_last, rc_recv_only_bad, opened;
+    int rc_set_unknown_in_close; /* gowt_stream_set_ctx of no stream, in CLOSE */
 } ss_cli;
 
 static int ss_cli_cb(gowt_ctx *ctx, const gowt_event *ev, void *app) {
     ss_cli *c = app;
     evlog_add(&c->log, ev);
+    if (ev->type == GOWT_EV_CLOSE)
+        c->rc_set_unknown_in_close = gowt_stream_set_ctx(ctx, ev->session, 1u << 30, &c->tag_c);
     if (ev->type == GOWT_EV_STREAM_OPENED) {
         int bidi = (ev->flags & GOWT_STREAM_BIDI) != 0;
         void *tag = bidi ? (void *)&c->tag_b : (void *)&c->tag_u;
@@ -566,6 +576,7 @@ void test_server_streams(void) {
     rec_event fd = evlog_wait_any(&c.log, GOWT_EV_FREE, s, ds, 100);
     CHECK(fc.stream_ctx == &c.tag_c && fd.stream_ctx == &c.tag_d);
     CHECK(evlog_pos(&c.log, GOWT_EV_CLOSE, s, ANY_ID) < evlog_pos(&c.log, GOWT_EV_FREE, s, cs));
+    CHECK_RC(c.rc_set_unknown_in_close, GOWT_ERR_NOT_FOUND); /* as documented, not CLOSED */
     evlog_wait_any(&srv.log, GOWT_EV_DEREGISTER, ss, ANY_ID, 5000);
     rec_event scl = evlog_wait_any(&srv.log, GOWT_EV_CLOSE, ss, ANY_ID, 100);
     CHECK(scl.code == 3 && (scl.flags & GOWT_CLOSE_REMOTE));

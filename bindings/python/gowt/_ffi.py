@@ -29,10 +29,15 @@ from typing import Any, Dict, List, Optional, Tuple
 
 # --- constants (gowt.h) -------------------------------------------------------
 
+VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH = 0, 3, 0  # the header this mirrors
+VERSION_NUMBER = VERSION_MAJOR * 10000 + VERSION_MINOR * 100 + VERSION_PATCH
 NO_ID = 0xFFFFFFFFFFFFFFFF  # GOWT_NO_ID
+STRUCT_SIZE_MAX = 4096  # GOWT_STRUCT_SIZE_MAX
+RUNTIME_KEEP = -2  # GOWT_RUNTIME_KEEP: gowt_set_runtime leaves a setting as it is
 CLOSE_LOCAL, CLOSE_REMOTE, CLOSE_ERROR = 0x1, 0x2, 0x4
 STREAM_BIDI, STREAM_LOCAL = 0x10, 0x20
 CODE_RAW = 0x40  # GOWT_CODE_RAW: ev.code is a wire code, not an application code
+SEND_CANCELED = 0x80  # GOWT_SEND_CANCELED: SEND_COMPLETE for a buffer never sent
 CLIENT_AUTH_NONE, CLIENT_AUTH_REQUEST, CLIENT_AUTH_REQUIRE = 0, 1, 2
 LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG = 0, 1, 2, 3, 4
 CONNECT_DEFER = 0x44454652  # GOWT_CONNECT_DEFER ("DEFR"; 1 refuses with 500)

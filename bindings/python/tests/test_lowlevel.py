@@ -226,3 +226,38 @@ def test_set_gc_round_trip():
         assert gowt.lowlevel.set_gc() == (128 << 20, -1)
     finally:
         gowt.lowlevel.set_gc(*old)
+
+
+def test_constants_match_the_header():
+    """Every #define and enum value of include/gowt.h that _ffi mirrors has the
+    header's value, and none the header defines is missing (source tree only)."""
+    import re
+    here = os.path.dirname(os.path.abspath(__file__))
+    header = os.path.join(here, "..", "..", "..", "include", "gowt.h")
+    if not os.path.exists(header):
+        pytest.skip("not in the source tree")
+    text = open(header).read()
+    values = {}
+    for name, val in re.findall(r"^#define GOWT_([A-Z_]+) +(\(?-?(?:0x[0-9A-Fa-f]+|\d+)\)?)",
+                                text, re.M):
+        values[name] = int(val.strip("()"), 0)
+    for name, val in re.findall(r"^\s+GOWT_([A-Z_]+) = (-?\d+)", text, re.M):
+        values[name] = int(val)
+    values["NO_ID"] = 0xFFFFFFFFFFFFFFFF  # UINT64_MAX
+    values["VERSION_NUMBER"] = (values["VERSION_MAJOR"] * 10000 +
+                                values["VERSION_MINOR"] * 100 + values["VERSION_PATCH"])
+    assert len(values) > 40, "header parse found too little"
+    missing, wrong = [], []
+    for name, val in sorted(values.items()):
+        if name.startswith("EV_"):
+            got = _ffi.EVENT_TYPES.get(name[3:])
+        elif name.startswith("LIST_") or name == "H":
+            continue
+        else:
+            got = getattr(_ffi, name, None)
+        if got is None:
+            missing.append(name)
+        elif got != val:
+            wrong.append((name, got, val))
+    assert not wrong, wrong
+    assert not missing, missing
