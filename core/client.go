@@ -2,11 +2,14 @@ package core
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dunglas/httpsfv"
 	"github.com/quic-go/quic-go"
@@ -129,7 +132,26 @@ func (s *Session) runClient(u *url.URL, addr string, opts ConnectOptions) {
 		s.finishRefused(rsp.StatusCode, rsp.Status)
 		return
 	}
-	proto := parseWTProtocol(rsp.Header.Values("Wt-Protocol"))
+	proto, ok := parseWTProtocol(rsp.Header.Values("Wt-Protocol"))
+	if !ok || (proto != "" && !slices.Contains(opts.Protocols, proto)) {
+		// A sub-protocol we did not offer (or no readable one) cannot be
+		// spoken: close the session with WT_ALPN_ERROR, as the draft asks,
+		// and report a refusal (the application never saw it established).
+		msg := "server chose a sub-protocol that was not offered: " + strconv.Quote(proto)
+		if !ok {
+			msg = "unreadable WT-Protocol in the CONNECT response"
+		}
+		_ = s.writeCtrl(closeCapsule(wtALPNError, msg))
+		_ = rs.Close()
+		s.finishRefusedThen(0, msg, func() {
+			// The peer answers the capsule with its FIN (or a reset): wait
+			// for that, bounded, so that closing the connection does not
+			// overtake the capsule.
+			_ = rs.SetReadDeadline(time.Now().Add(closeAnswerTimeout))
+			_, _ = io.Copy(io.Discard, io.LimitReader(rs, 1<<16))
+		})
+		return
+	}
 	s.mu.Lock()
 	if s.state == stClosed {
 		s.mu.Unlock()
@@ -149,15 +171,23 @@ func (s *Session) runClient(u *url.URL, addr string, opts ConnectOptions) {
 }
 
 // parseWTProtocol reads the server's WT-Protocol response header: a
-// structured-field string item ("" when absent or anything else).
-func parseWTProtocol(vals []string) string {
-	proto := ""
-	if len(vals) > 0 {
-		if it, err := httpsfv.UnmarshalItem(vals); err == nil {
-			proto, _ = it.Value.(string)
-		}
+// structured-field string item ("", true when absent; false when present but
+// not a string or token: older drafts' servers sent tokens).
+func parseWTProtocol(vals []string) (string, bool) {
+	if len(vals) == 0 {
+		return "", true
 	}
-	return proto
+	it, err := httpsfv.UnmarshalItem(vals)
+	if err != nil {
+		return "", false
+	}
+	switch v := it.Value.(type) {
+	case string:
+		return v, true
+	case httpsfv.Token:
+		return string(v), true
+	}
+	return "", false
 }
 
 // dialing is a connection being dialled that later connects to the same

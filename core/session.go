@@ -662,7 +662,11 @@ func (s *Session) finishErrorWire(msg string, code quic.StreamErrorCode, wire ui
 }
 
 // finishRefused ends a session whose CONNECT was refused.
-func (s *Session) finishRefused(status int, msg string) {
+func (s *Session) finishRefused(status int, msg string) { s.finishRefusedThen(status, msg, nil) }
+
+// finishRefusedThen is finishRefused that runs before once the event is
+// queued, before the session lets go of its connection.
+func (s *Session) finishRefusedThen(status int, msg string, before func()) {
 	var ev *Event
 	if s.client {
 		b := append([]byte(msg), 0)
@@ -670,6 +674,9 @@ func (s *Session) finishRefused(status int, msg string) {
 	}
 	s.closeIsOut()
 	s.end(ev)
+	if before != nil {
+		before()
+	}
 	s.closeOwnedConn(0)
 }
 

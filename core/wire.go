@@ -42,6 +42,7 @@ const (
 	wtBufferedStreamRej   = 0x3994bd84
 	wtSessionGone         = 0x170d7b68
 	wtFlowControlError    = 0x045d4487
+	wtALPNError           = 0x0817b3dd // the session's sub-protocol is unusable
 	wtAppErrorFirst       = 0x52e4a40fa8db
 	wtAppErrorLast        = 0x52e5ac983162
 	protocolWebTransport  = "webtransport-h3"

@@ -365,7 +365,8 @@ typedef enum gowt_event_type {
     GOWT_EV_CONNECT_ACCEPTED = 3, /* client: 2xx; ev->protocol = chosen
                                    * sub-protocol or NULL */
     GOWT_EV_CONNECT_REFUSED = 4,  /* client: ev->code = HTTP status, or 0 when
-                                   * no response (ev->data = reason text) */
+                                   * no usable response (ev->data = reason
+                                   * text) */
     GOWT_EV_POST_DATA = 5,        /* stream data: ev->data/length */
     GOWT_EV_POST_FIN = 6,         /* last stream data (maybe empty) + FIN */
     GOWT_EV_PROVIDE_DATA = 7,     /* pull send: up to ev->length bytes may be
@@ -662,7 +663,11 @@ int gowt_server_unregister(gowt_ctx *ctx, const char *path);
  *  A sized struct (see "ABI"); the 0.1.0 layout ends with new_connection. */
 typedef struct gowt_connect_options {
     uint32_t struct_size;
-    const char *protocols;          /* comma-separated offered sub-protocols */
+    const char *protocols;          /* comma-separated offered sub-protocols;
+                                     * a 2xx choosing none of them (or any,
+                                     * when none offered) is CONNECT_REFUSED
+                                     * code 0, the session closed with
+                                     * WT_ALPN_ERROR (0x0817b3dd) */
     const char *const *header_names; /* extra request headers */
     const char *const *header_values;
     size_t header_count;
@@ -700,7 +705,10 @@ int gowt_connect(gowt_ctx *ctx, const char *url, const gowt_connect_options *opt
 /* ------------------------------------------------------------------------ */
 
 /** Server: accept a session in CONNECT (deferred or not), choosing
- *  sub-protocol `protocol` (NULL: the path's automatic choice).
+ *  sub-protocol `protocol` (NULL: the path's automatic choice). It is sent
+ *  as chosen, unchecked: one the client did not offer (request->protocols)
+ *  makes clients that follow the draft, gowt's among them, close the
+ *  session with WT_ALPN_ERROR.
  *  Returns GOWT_OK, GOWT_ERR_STATE (already decided / client session),
  *  GOWT_ERR_NOT_FOUND, GOWT_ERR_INVALID_ARG. */
 int gowt_session_accept(gowt_ctx *ctx, gowt_session_t s, const char *protocol);
