@@ -51,7 +51,8 @@ PEER = os.path.join(HERE, 'aioquic', 'peer.py')
 # see or do; a check (or a part of it) that needs what a peer lacks is left
 # out for that peer, and tests/interop/README.md says whose limit it is.
 ALL_CAPS = {'settings', 'response_status', 'response_headers', 'h3_protocol', 'reset_after_stop',
-            'close_capsule', 'connect_fin', 'drain', 'baton', 'udp_payload', 'reset_unknown'}
+            'close_capsule', 'connect_fin', 'drain', 'baton', 'udp_payload', 'reset_unknown',
+            'choose_unoffered'}
 PEERS = {
     # token: the :protocol of the peer's CONNECT and of gowt's to it (the
     # dialect of its SETTINGS); fc: WebTransport flow control in the session.
@@ -494,6 +495,26 @@ def check_connect_no_offer(env, role):
         need(ses.g.find('CONNECT_ACCEPTED')[0]['protocol'] is None, 'gowt client got a protocol')
         need(ses.peer.find('connect')[0]['offered'] == [], 'aioquic server saw an offer')
     return None
+
+
+def check_connect_unoffered_gowt_client(env):
+    """The peer's server chooses a sub-protocol gowt's client did not offer:
+    gowt refuses the session (CONNECT_REFUSED, code 0, the reason naming it;
+    never CONNECT_ACCEPTED) and closes it with WT_ALPN_ERROR, which the
+    peer's server receives."""
+    ses = Session(env, 'gowt_client', gowt_protocols=['proto-a'], peer_protocols=['proto-a'],
+                  expect_accept=False, peer_args=['--choose', 'proto-z'])
+    ses.until(lambda: ses.g.find('CONNECT_REFUSED') or ses.g.find('CONNECT_ACCEPTED'), 20,
+              'gowt\'s CONNECT_REFUSED')
+    need(not ses.g.find('CONNECT_ACCEPTED'), 'gowt client accepted un-offered protocol %r'
+         % (ses.g.find('CONNECT_ACCEPTED') or [{}])[0].get('protocol'))
+    ref = ses.g.find('CONNECT_REFUSED')[0]
+    need(ref['code'] == 0 and 'proto-z' in ref['reason'], 'gowt refused with code %s, reason %r'
+         % (ref['code'], ref['reason']))
+    ses.until(lambda: ses.peer.find('close_capsule'), 10, 'the peer\'s close capsule')
+    cap = ses.peer.find('close_capsule')[0]
+    need(cap['code'] == 0x0817b3dd, 'the peer saw close code %s, want WT_ALPN_ERROR 0x0817b3dd' % cap['code'])
+    return 'refused proto-z, closed with WT_ALPN_ERROR'
 
 
 def check_connect_refused(env, role):
@@ -989,6 +1010,8 @@ def checks_for(peer):
                          ('datagrams', check_datagrams), ('close_by_gowt', check_close_by_gowt),
                          ('close_by_peer', check_close_by_peer), ('drain', check_drain)]:
             out['%s_%s' % (name, role)] = (fn, (role,))
+    if has('close_capsule') and has('choose_unoffered'):
+        out['connect_unoffered_gowt_client'] = (check_connect_unoffered_gowt_client, ())
     if has('h3_protocol'):
         out['connect_h3_protocol_gowt_server'] = (check_connect_h3_protocol, ('gowt_server',))
     if has('baton'):
