@@ -30,11 +30,7 @@ func TestUnofferedProtocolRefusedByClient(t *testing.T) {
 				}
 				return 0
 			}))
-			cli, err := NewContext(testConfig(), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cli.Destroy()
+			cli := newClient(t, testConfig())
 			crec := newRecorder()
 			if _, err := cli.Connect(fmt.Sprintf("https://127.0.0.1:%d/p", port),
 				ConnectOptions{Protocols: tc.offered}, crec.cb(nil), 0); err != nil {

@@ -20,12 +20,7 @@ func TestSenderExitsAfterDirectFin(t *testing.T) {
 	srec := newRecorder()
 	_, port := newServer(t, testConfig(), "*", srec.cb(nil))
 	cli := newClient(t, testConfig())
-	l := newRefLog()
-	acc := make(chan *Session, 1)
-	if _, err := cli.Connect("https://127.0.0.1:"+itoa(port)+"/x", ConnectOptions{}, l.cb(acc), 0); err != nil {
-		t.Fatal(err)
-	}
-	sess := <-acc
+	sess, l := connectRefLog(t, cli, port, "/x")
 	time.Sleep(100 * time.Millisecond)
 	g0 := runtime.NumGoroutine()
 	const n = 200
@@ -95,12 +90,7 @@ func TestResetNotDeferredBehindBlockedData(t *testing.T) {
 		return 0
 	}))
 	cli := newClient(t, testConfig())
-	l := newRefLog()
-	acc := make(chan *Session, 1)
-	if _, err := cli.Connect("https://127.0.0.1:"+itoa(port)+"/stall", ConnectOptions{}, l.cb(acc), 0); err != nil {
-		t.Fatal(err)
-	}
-	sess := <-acc
+	sess, l := connectRefLog(t, cli, port, "/stall")
 	buf := make([]byte, 768<<10)
 	const n = 8
 	var sts []*Stream

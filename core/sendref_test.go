@@ -61,6 +61,18 @@ func (l *refLog) cb(accepted chan<- *Session) GoCallback {
 
 // check: every ref in 1..n completed exactly once, nothing after FREE or
 // DEREGISTER; returns how many were canceled.
+// connectRefLog opens a session from cli to the server on port at path,
+// its events in a new refLog, and returns it once accepted.
+func connectRefLog(t *testing.T, cli *Context, port int, path string) (*Session, *refLog) {
+	t.Helper()
+	l := newRefLog()
+	acc := make(chan *Session, 1)
+	if _, err := cli.Connect("https://127.0.0.1:"+itoa(port)+path, ConnectOptions{}, l.cb(acc), 0); err != nil {
+		t.Fatal(err)
+	}
+	return <-acc, l
+}
+
 func (l *refLog) check(t *testing.T, n int) int {
 	t.Helper()
 	l.mu.Lock()
@@ -119,12 +131,7 @@ func TestSendRefDelivers(t *testing.T) {
 		return 0
 	})
 	cli := newClient(t, testConfig())
-	l := newRefLog()
-	acc := make(chan *Session, 1)
-	if _, err := cli.Connect("https://127.0.0.1:"+itoa(port)+"/ref", ConnectOptions{}, l.cb(acc), 0); err != nil {
-		t.Fatal(err)
-	}
-	sess := <-acc
+	sess, l := connectRefLog(t, cli, port, "/ref")
 	buf := make([]byte, 64<<10)
 	for i := range buf {
 		buf[i] = byte(i * 7)
@@ -179,12 +186,7 @@ func stalledRefs(t *testing.T) (*Session, *Stream, *refLog, int, *Context) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := newRefLog()
-	acc := make(chan *Session, 1)
-	if _, err := cli.Connect("https://127.0.0.1:"+itoa(port)+"/stall", ConnectOptions{}, l.cb(acc), 0); err != nil {
-		t.Fatal(err)
-	}
-	sess := <-acc
+	sess, l := connectRefLog(t, cli, port, "/stall")
 	st, err := sess.OpenStream(false, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -310,12 +312,7 @@ func TestSendRefConnectionLossCancels(t *testing.T) {
 func TestSendRefFlushedByLocalClose(t *testing.T) {
 	_, port := newServer(t, testConfig(), "/flush", func(c *Context, ev *Event) int { return 0 })
 	cli := newClient(t, testConfig())
-	l := newRefLog()
-	acc := make(chan *Session, 1)
-	if _, err := cli.Connect("https://127.0.0.1:"+itoa(port)+"/flush", ConnectOptions{}, l.cb(acc), 0); err != nil {
-		t.Fatal(err)
-	}
-	sess := <-acc
+	sess, l := connectRefLog(t, cli, port, "/flush")
 	st, err := sess.OpenStream(false, 0)
 	if err != nil {
 		t.Fatal(err)
