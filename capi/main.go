@@ -259,6 +259,7 @@ func defaultConfig(cfg *C.gowt_config) {
 	cfg.dispatch_mode = C.int(d.DispatchMode)
 	cfg.idle_timeout_ms = C.uint32_t(d.IdleTimeout / time.Millisecond)
 	cfg.handshake_timeout_ms = C.uint32_t(d.HandshakeTimeout / time.Millisecond)
+	cfg.connect_response_timeout_ms = C.uint32_t(d.ConnectResponseTimeout / time.Millisecond)
 	cfg.max_sessions = C.uint32_t(d.MaxSessions)
 	cfg.max_incoming_streams_bidi = C.uint32_t(d.MaxIncomingBidi)
 	cfg.max_incoming_streams_uni = C.uint32_t(d.MaxIncomingUni)
@@ -324,6 +325,9 @@ func goCoreConfig(cfg *C.gowt_config, c core.Config) (core.Config, error) {
 	c.KeepAlive = ms(cfg.keep_alive_ms)
 	if cfg.handshake_timeout_ms != 0 {
 		c.HandshakeTimeout = ms(cfg.handshake_timeout_ms)
+	}
+	if cfg.connect_response_timeout_ms != 0 {
+		c.ConnectResponseTimeout = ms(cfg.connect_response_timeout_ms)
 	}
 	if cfg.max_sessions != 0 {
 		c.MaxSessions = int(cfg.max_sessions)

@@ -122,7 +122,25 @@ func (s *Session) runClient(u *url.URL, addr string, opts ConnectOptions) {
 		s.finishError("sending CONNECT: " + err.Error())
 		return
 	}
+	// The response wait is bounded by a timer that cancels the request
+	// itself, not by a read deadline: quic-go's http3 ReadResponse resets
+	// the stream with H3_FRAME_ERROR on any read error, a local deadline
+	// included, which would tell the server its peer sent a bad frame.
+	// Cancelled first, the stream carries H3_REQUEST_CANCELLED (quic-go
+	// ignores the later cancels of an already cancelled stream).
+	var timer *time.Timer
+	if d := c.cfg.ConnectResponseTimeout; d > 0 {
+		timer = time.AfterFunc(d, func() {
+			rs.CancelRead(h3RequestCanceled)
+			rs.CancelWrite(h3RequestCanceled)
+		})
+	}
 	rsp, err := rs.ReadResponse()
+	if timer != nil && !timer.Stop() {
+		// Fired, even if a response came just before: the stream is gone.
+		s.finishError("no CONNECT response within " + c.cfg.ConnectResponseTimeout.String())
+		return
+	}
 	if err != nil {
 		s.finishError("reading the CONNECT response: " + err.Error())
 		return

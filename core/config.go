@@ -45,6 +45,12 @@ type Config struct {
 	IdleTimeout      time.Duration
 	KeepAlive        time.Duration
 	HandshakeTimeout time.Duration
+	// ConnectResponseTimeout bounds a client's wait for the CONNECT
+	// response, from sending the request: a server that takes the QUIC
+	// connection but never answers (or a keep-alive that keeps an
+	// unanswered connection open) must not leave the session connecting.
+	// 0 or less: no bound.
+	ConnectResponseTimeout time.Duration
 
 	MaxSessions     int
 	MaxIncomingBidi int64
@@ -85,10 +91,13 @@ func DefaultConfig() Config {
 		CertHostnames:    []string{"localhost", "127.0.0.1", "::1"},
 		IdleTimeout:      30 * time.Second,
 		HandshakeTimeout: 10 * time.Second,
-		MaxSessions:      10000,
-		MaxIncomingBidi:  1000,
-		MaxIncomingUni:   1000,
-		MaxIncomingData:  4 << 20,
+		// Above a gowt server's own decision timeout (10 s, then 503), so
+		// that its refusal, not our timeout, ends a deferred CONNECT.
+		ConnectResponseTimeout: 30 * time.Second,
+		MaxSessions:            10000,
+		MaxIncomingBidi:        1000,
+		MaxIncomingUni:         1000,
+		MaxIncomingData:        4 << 20,
 		// Above one session's window: a session whose application stops
 		// reading holds at most max_incoming_data of the connection's window.
 		ConnRecvWindow:    8 << 20,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A server that answers with a sub-protocol the client did not offer: the
@@ -60,4 +61,37 @@ func TestUnofferedProtocolRefusedByClient(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A server that takes the CONNECT and never answers: the client gives up
+// after ConnectResponseTimeout (keep-alives keep the connection itself
+// alive), reports CONNECT_REFUSED code 0, and cancels the request, which
+// ends the server's pending session too.
+func TestConnectResponseTimeout(t *testing.T) {
+	srec := newRecorder()
+	_, port := newServer(t, testConfig(), "/p", srec.cb(func(c *Context, ev *Event) int {
+		if ev.Type == EvConnect {
+			return 1 // decide later: never
+		}
+		return 0
+	}))
+	cfg := testConfig()
+	cfg.KeepAlive = 100 * time.Millisecond
+	cfg.ConnectResponseTimeout = 400 * time.Millisecond
+	cli := newClient(t, cfg)
+	crec := newRecorder()
+	start := time.Now()
+	if _, err := cli.Connect(fmt.Sprintf("https://127.0.0.1:%d/p", port), ConnectOptions{}, crec.cb(nil), 0); err != nil {
+		t.Fatal(err)
+	}
+	srec.wait(t, EvConnect)
+	ref := crec.wait(t, EvConnectRefused)
+	if waited := time.Since(start); waited < cfg.ConnectResponseTimeout {
+		t.Errorf("refused after %v, before the %v timeout", waited, cfg.ConnectResponseTimeout)
+	}
+	if ref.Code != 0 || !strings.Contains(string(ref.Data), "no CONNECT response within 400ms") {
+		t.Fatalf("refused code %d %q", ref.Code, ref.Data)
+	}
+	crec.wait(t, EvDeregister)
+	srec.wait(t, EvDeregister) // the server's undecided session ended with the request
 }

@@ -132,13 +132,13 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define GOWT_VERSION_MAJOR 0
-#define GOWT_VERSION_MINOR 3
+#define GOWT_VERSION_MINOR 4
 #define GOWT_VERSION_PATCH 0
 /** Version as one number: major * 10000 + minor * 100 + patch. */
 #define GOWT_VERSION_NUMBER \
     (GOWT_VERSION_MAJOR * 10000 + GOWT_VERSION_MINOR * 100 + GOWT_VERSION_PATCH)
 
-/** Version string of the loaded library ("0.3.0"). Static storage; never free.
+/** Version string of the loaded library ("0.4.0"). Static storage; never free.
  *  Any thread. */
 const char *gowt_version(void);
 
@@ -292,7 +292,15 @@ typedef struct gowt_config {
      * time is refused with 503 (and the session ends: CLOSE is not
      * delivered, DEREGISTER is). 0: default 10000. */
     uint32_t connect_decision_timeout_ms;
-    uint32_t reserved0; /* must be 0 */
+    /* Since 0.4.0 (reserved0 before, which had to be 0: the layout is the
+     * same). Client role: a CONNECT request not answered within this time
+     * from sending it ends as GOWT_EV_CONNECT_REFUSED code 0 ("no CONNECT
+     * response within ..."), and its stream is reset with
+     * H3_REQUEST_CANCELLED, so the server's pending session ends too. The
+     * QUIC handshake before it has handshake_timeout_ms. 0: default 30000
+     * (above a gowt server's default decision time). A 0.3.0 library
+     * refuses a non-zero value with GOWT_ERR_INVALID_ARG. */
+    uint32_t connect_response_timeout_ms;
 
     /* --- Since 0.2.0: receive memory and QUIC windows (0: default). --- */
     /* Context-wide bound, in bytes, on received stream data waiting for

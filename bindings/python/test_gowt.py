@@ -7,6 +7,7 @@
 import os
 import sys
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -218,14 +219,19 @@ class PollModeTest(unittest.TestCase):
         self.run_until(lambda: c.has(T.DEREGISTER))
         self.assertEqual(c.first(T.CONNECT_REFUSED).code, 500)
 
-    def test_deferred_connect_and_timeout(self):
-        pending = []
-
-        def later(ctx, ev):
+    @staticmethod
+    def deferring(pending):
+        """A server callback that defers every CONNECT, noting its session."""
+        def cb(ctx, ev):
             if ev.type == T.CONNECT:
                 pending.append(ev.session)
                 return gowt.CONNECT_DEFER
             return 0
+        return cb
+
+    def test_deferred_connect_and_timeout(self):
+        pending = []
+        later = self.deferring(pending)
         self.srv.register("/later", later)
         c = Client()
         self.cli.connect(self.url + "/later", c)
@@ -244,6 +250,22 @@ class PollModeTest(unittest.TestCase):
             with self.assertRaises(gowt.Error) as e:
                 srv2.accept(pending[-1])
             self.assertIn(e.exception.code, (-2, -11))  # gone, or decided
+
+    def test_connect_response_timeout(self):
+        # a client gives up on a CONNECT the server leaves undecided after
+        # connect_response_timeout_ms (0.4.0), before the server's 10 s
+        pending = []
+        self.srv.register("/never", self.deferring(pending))
+        with gowt.Context(insecure=True, connect_response_timeout_ms=300) as cli2:
+            c = Client()
+            t0 = time.monotonic()
+            cli2.connect(self.url + "/never", c)
+            cli2.run_until(lambda: c.has(T.DEREGISTER), 8, others=[self.srv])
+            self.assertGreaterEqual(time.monotonic() - t0, 0.3)
+            ref = c.first(T.CONNECT_REFUSED)
+            self.assertEqual(ref.code, 0)
+            self.assertIn(b"no CONNECT response within 300ms", ref.data)
+            self.assertEqual(len(pending), 1)  # the server had it, undecided
 
     def test_wait(self):
         self.assertFalse(self.cli.wait(0.05))  # nothing pending: times out

@@ -208,6 +208,7 @@ static void future_config_init(w_config *w, int insecure) {
     CHECK(all(w->canary, sizeof w->canary, GARBAGE));
     CHECK(w->s.cur.struct_size == sizeof w->s);
     CHECK(w->s.cur.connect_decision_timeout_ms == 10000); /* a 0.2.0 default */
+    CHECK(w->s.cur.connect_response_timeout_ms == 30000); /* a 0.4.0 default */
     CHECK(w->s.cur.idle_timeout_ms == 30000);
     CHECK(w->s.next_a == 0 && w->s.next_b == 0);
     w->s.cur.dispatch_mode = GOWT_DISPATCH_POLL;
@@ -292,10 +293,14 @@ int main(void) {
     ((unsigned char *)&fc.s)[sizeof fc.s - 1] = 1; /* last byte (padding of future_config) */
     CHECK_RC(gowt_ctx_create(&fc.s.cur, &ctx), GOWT_ERR_INVALID_ARG);
     ((unsigned char *)&fc.s)[sizeof fc.s - 1] = 0;
-    fc.s.cur.reserved0 = 1; /* reserved: a newer header may use it */
-    CHECK_RC(gowt_ctx_create(&fc.s.cur, &ctx), GOWT_ERR_INVALID_ARG);
-    check_last_error("reserved0");
-    fc.s.cur.reserved0 = 0;
+    /* 0.4.0's connect_response_timeout_ms took reserved0's place (same
+     * offset): set, it is taken (a 0.3.0 library refused it as reserved). */
+    CHECK(offsetof(gowt_config, connect_response_timeout_ms) ==
+          offsetof(gowt_config, connect_decision_timeout_ms) + 4);
+    fc.s.cur.connect_response_timeout_ms = 1;
+    CHECK_RC(gowt_ctx_create(&fc.s.cur, &ctx), GOWT_OK);
+    CHECK_RC(gowt_ctx_destroy(ctx), GOWT_OK);
+    fc.s.cur.connect_response_timeout_ms = 0;
 
     /* ---- loopback session with future structs ---- */
     side srv, cli;

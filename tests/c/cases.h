@@ -24,6 +24,7 @@ void test_cert(void);
 /* test_v02.c */
 void test_defer_value(void);
 void test_defer_timeout(void);
+void test_connect_response_timeout(void);
 void test_ctx_wait(void);
 void test_thread_error(void);
 void test_receive_pause(void);

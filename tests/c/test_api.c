@@ -81,7 +81,7 @@ static gowt_session_t connect_to(gowt_ctx *ctx, uint16_t port, const char *path,
 
 static void test_version(void) {
     CHECK(gowt_version_number() == GOWT_VERSION_NUMBER);
-    CHECK(strcmp(gowt_version(), "0.3.0") == 0);
+    CHECK(strcmp(gowt_version(), "0.4.0") == 0);
     for (int e = 0; e >= GOWT_ERR_UNSUPPORTED; e--) {
         CHECK(strncmp(gowt_strerror(e), "GOWT_", 5) == 0);
     }
@@ -297,6 +297,7 @@ static const test_case cases[] = {
     {"cert", test_cert},
     {"defer_value", test_defer_value},
     {"defer_timeout", test_defer_timeout},
+    {"connect_response_timeout", test_connect_response_timeout},
     {"ctx_wait", test_ctx_wait},
     {"thread_error", test_thread_error},
     {"receive_pause", test_receive_pause},

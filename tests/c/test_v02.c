@@ -3,6 +3,9 @@
  *                  500, and 1 still defers for a 0.1.0-layout config
  *   defer_timeout  an undecided deferred CONNECT is refused with 503 after
  *                  connect_decision_timeout_ms; one decided in time stays
+ *   connect_response_timeout  (0.4.0) a client whose CONNECT the server
+ *                  leaves undecided gives up after connect_response_timeout_ms
+ *                  (CONNECT_REFUSED code 0), and the server's session ends
  *   ctx_wait       gowt_ctx_wait: results, timeouts, signals, in callbacks
  *   thread_error   gowt_last_error is per thread, with or without context */
 #include <signal.h>
@@ -111,6 +114,40 @@ void test_defer_timeout(void) {
     CHECK_OK(gowt_create_local_stream(cli, b, 1, NULL, &sid));
     CHECK_OK(gowt_stream_send(cli, b, sid, "still here", 10, 1));
     WAIT_UNTIL(evlog_count_for(&l2, GOWT_EV_POST_FIN, b, sid) == 1, 5000);
+    CHECK_OK(gowt_ctx_destroy(cli));
+    tsrv_stop(&srv);
+}
+
+void test_connect_response_timeout(void) {
+    tsrv srv; /* defers "/defer" and, by default, decides within 10 s */
+    tsrv_start(&srv, NULL, 1, defer_hook, NULL);
+    gowt_config cfg;
+    CHECK_OK(gowt_config_init(&cfg));
+    CHECK(cfg.connect_response_timeout_ms == 30000); /* the default */
+    cfg.connect_response_timeout_ms = 400;
+    cfg.keep_alive_ms = 100; /* the connection stays up: only the timeout ends it */
+    gowt_ctx *cli = ctx_with(&cfg);
+    evlog l1;
+    evlog_init(&l1);
+    long long t0 = now_ms();
+    gowt_session_t a = cli_connect(cli, srv.port, "/defer", NULL, &l1);
+    gowt_session_t sa = server_session(&srv, 0);
+    rec_event ref = evlog_wait_any(&l1, GOWT_EV_CONNECT_REFUSED, a, ANY_ID, 5000);
+    CHECK(now_ms() - t0 >= 400);
+    CHECK(ref.code == 0);
+    CHECK(strstr((const char *)ref.data, "no CONNECT response within 400ms") != NULL);
+    evlog_wait_any(&l1, GOWT_EV_DEREGISTER, a, ANY_ID, 5000);
+    /* the request was cancelled: the undecided server session ends (long
+     * before its own 10 s decision timeout), and deciding now fails */
+    evlog_wait_any(&srv.log, GOWT_EV_DEREGISTER, sa, ANY_ID, 5000);
+    CHECK(now_ms() - t0 < 9000);
+    int rc = gowt_session_accept(srv.ctx, sa, NULL);
+    CHECK(rc == GOWT_ERR_STATE || rc == GOWT_ERR_NOT_FOUND);
+    /* an answered CONNECT is not affected */
+    gowt_session_t b = cli_connect(cli, srv.port, "/echo", NULL, &l1);
+    evlog_wait_any(&l1, GOWT_EV_CONNECT_ACCEPTED, b, ANY_ID, 5000);
+    sleep_ms(600); /* past the timeout */
+    CHECK(evlog_count_for(&l1, GOWT_EV_CLOSE, b, ANY_ID) == 0);
     CHECK_OK(gowt_ctx_destroy(cli));
     tsrv_stop(&srv);
 }

@@ -52,7 +52,7 @@ PEER = os.path.join(HERE, 'aioquic', 'peer.py')
 # out for that peer, and tests/interop/README.md says whose limit it is.
 ALL_CAPS = {'settings', 'response_status', 'response_headers', 'h3_protocol', 'reset_after_stop',
             'close_capsule', 'connect_fin', 'drain', 'baton', 'udp_payload', 'reset_unknown',
-            'choose_unoffered'}
+            'choose_unoffered', 'no_answer'}
 PEERS = {
     # token: the :protocol of the peer's CONNECT and of gowt's to it (the
     # dialect of its SETTINGS); fc: WebTransport flow control in the session.
@@ -377,9 +377,10 @@ class Session:
     the given role ('gowt_server': aioquic is the client)."""
 
     def __init__(self, env, role, path='/wt', query='', gowt_protocols=None, peer_protocols=None,
-                 refuse=None, expect_accept=True, h3_protocol=None, peer_args=()):
+                 refuse=None, expect_accept=True, h3_protocol=None, peer_args=(), gowt_cfg=None):
         self.env, self.role = env, role
-        self.g = env.gowt_ctx() if role == 'gowt_server' else env.gowt_ctx(insecure=True)
+        cfg = dict(gowt_cfg or {})
+        self.g = env.gowt_ctx(**cfg) if role == 'gowt_server' else env.gowt_ctx(insecure=True, **cfg)
         self.loop = Loop(self.g)
         self.s = None
         url_path = path + ('?' + query if query else '')
@@ -519,6 +520,32 @@ def check_connect_unoffered_gowt_client(env):
     cap = ses.peer.find('close_capsule')[0]
     need(cap['code'] == 0x0817b3dd, 'the peer saw close code %s, want WT_ALPN_ERROR 0x0817b3dd' % cap['code'])
     return 'refused proto-z, closed with WT_ALPN_ERROR'
+
+
+def check_connect_unanswered_gowt_client(env):
+    """The peer's server takes the CONNECT and never answers: gowt's client
+    gives up after connect_response_timeout_ms (keep-alives keep the
+    connection up meanwhile), reports CONNECT_REFUSED code 0, and resets the
+    CONNECT stream with H3_REQUEST_CANCELLED (0x10c), which the peer sees."""
+    t0 = time.monotonic()
+    ses = Session(env, 'gowt_client', query='answer=none', expect_accept=False,
+                  gowt_cfg=dict(connect_response_timeout_ms=700, keep_alive_ms=200))
+    ses.until(lambda: ses.g.find('CONNECT_REFUSED') or ses.g.find('CONNECT_ACCEPTED'), 20,
+              'gowt\'s CONNECT_REFUSED')
+    waited = time.monotonic() - t0
+    need(not ses.g.find('CONNECT_ACCEPTED'), 'gowt client accepted an unanswered CONNECT')
+    ref = ses.g.find('CONNECT_REFUSED')[0]
+    need(ref['code'] == 0 and 'no CONNECT response within 700ms' in ref['reason'],
+         'gowt refused with code %s, reason %r' % (ref['code'], ref['reason']))
+    need(waited >= 0.7, 'refused after %.2f s, before the 0.7 s timeout' % waited)
+    con = ses.peer.find('connect')
+    need(con and con[0]['answer'] is None, 'the peer answered the CONNECT: %s' % con)
+    ses.until(lambda: ses.peer.find('connect_stream_reset') or ses.peer.find('conn_closed'), 10,
+              'the peer seeing the CONNECT stream reset')
+    rst = ses.peer.find('connect_stream_reset')
+    need(rst and rst[0]['wire'] == 0x10c, 'the peer saw %s, want a reset with H3_REQUEST_CANCELLED 0x10c'
+         % (rst or ses.peer.find('conn_closed')))
+    return 'refused after %.2f s; the peer saw the reset 0x10c' % waited
 
 
 def check_connect_refused(env, role):
@@ -1016,6 +1043,8 @@ def checks_for(peer):
             out['%s_%s' % (name, role)] = (fn, (role,))
     if has('choose_unoffered'):
         out['connect_unoffered_gowt_client'] = (check_connect_unoffered_gowt_client, ())
+    if has('no_answer'):
+        out['connect_unanswered_gowt_client'] = (check_connect_unanswered_gowt_client, ())
     if has('h3_protocol'):
         out['connect_h3_protocol_gowt_server'] = (check_connect_h3_protocol, ('gowt_server',))
     if has('baton'):

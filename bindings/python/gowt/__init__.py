@@ -21,7 +21,7 @@ from .lowlevel import (CLIENT_AUTH_NONE, CLIENT_AUTH_REQUEST, CLIENT_AUTH_REQUIR
 from .aio import (CloseInfo, ConnectError, Endpoint, Server, Session, SessionClosed,
                   Stream, StreamReset, connect, serve)
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = ["Context", "Event", "EventType", "Error", "WouldBlock", "NO_ID",
            "CLOSE_LOCAL", "CLOSE_REMOTE", "CLOSE_ERROR", "STREAM_BIDI",

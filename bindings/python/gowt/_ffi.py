@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 # --- constants (gowt.h) -------------------------------------------------------
 
-VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH = 0, 3, 0  # the header this mirrors
+VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH = 0, 4, 0  # the header this mirrors
 VERSION_NUMBER = VERSION_MAJOR * 10000 + VERSION_MINOR * 100 + VERSION_PATCH
 NO_ID = 0xFFFFFFFFFFFFFFFF  # GOWT_NO_ID
 STRUCT_SIZE_MAX = 4096  # GOWT_STRUCT_SIZE_MAX
@@ -89,7 +89,7 @@ class Config(Structure):
         ("qlog_dir", c_char_p), ("keylog_file", c_char_p),
         ("www_dir", c_char_p),
         # since 0.2.0
-        ("connect_decision_timeout_ms", c_uint32), ("reserved0", c_uint32),
+        ("connect_decision_timeout_ms", c_uint32), ("connect_response_timeout_ms", c_uint32),
         ("recv_buffer_bytes", c_uint64),
         ("stream_recv_window", c_uint64), ("max_stream_recv_window", c_uint64),
         ("conn_recv_window", c_uint64), ("max_conn_recv_window", c_uint64),

@@ -84,7 +84,7 @@ class WouldBlock(Error, BlockingIOError):
 
 
 def version() -> str:
-    """The loaded library's version string, e.g. "0.3.0"."""
+    """The loaded library's version string, e.g. "0.4.0"."""
     return lib.gowt_version().decode()
 
 

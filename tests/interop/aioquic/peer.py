@@ -226,6 +226,12 @@ class WTProtocol(QuicConnectionProtocol):
             emit(**info, answer=400)
             self.h3.send_headers(sid, [(b':status', b'400')], end_stream=True)
             return
+        if q.get('answer') == ['none']:
+            # Take the request and never answer it (a server that hangs):
+            # the client's timeout must end it, with a reset of this stream.
+            self.session_id = sid
+            emit(**info, answer=None)
+            return
         status = int(q['status'][0]) if 'status' in q else self.app.decide(path, offered)
         if status != 200:
             emit(**info, answer=status)

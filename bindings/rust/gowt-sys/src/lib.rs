@@ -79,7 +79,7 @@ pub struct gowt_ctx {
 
 c_consts! {
     GOWT_VERSION_MAJOR: c_int = 0,
-    GOWT_VERSION_MINOR: c_int = 3,
+    GOWT_VERSION_MINOR: c_int = 4,
     GOWT_VERSION_PATCH: c_int = 0,
     GOWT_VERSION_NUMBER: c_int = GOWT_VERSION_MAJOR * 10000 + GOWT_VERSION_MINOR * 100 + GOWT_VERSION_PATCH,
 
@@ -177,7 +177,7 @@ c_structs! {
         pub keylog_file: *const c_char,
         pub www_dir: *const c_char,
         pub connect_decision_timeout_ms: u32,
-        pub reserved0: u32,
+        pub connect_response_timeout_ms: u32,
         pub recv_buffer_bytes: u64,
         pub stream_recv_window: u64,
         pub max_stream_recv_window: u64,

@@ -155,6 +155,7 @@ pub struct ContextBuilder {
     qlog_dir: Option<String>,
     keylog_file: Option<String>,
     connect_decision_timeout: Option<Duration>,
+    connect_response_timeout: Option<Duration>,
     recv_buffer_bytes: Option<u64>,
     dispatch: Dispatch,
     client_cert_file: Option<String>,
@@ -335,6 +336,13 @@ impl ContextBuilder {
         self.connect_decision_timeout = Some(d);
         self
     }
+    /// Client: how long a CONNECT may wait for the server's answer before
+    /// [`Context::connect`] fails with [`Error::Refused`] (status 0, default
+    /// 30 s; the request is cancelled, so the server's pending session ends).
+    pub fn connect_response_timeout(mut self, d: Duration) -> Self {
+        self.connect_response_timeout = Some(d);
+        self
+    }
     /// Context-wide bound on received stream data waiting for delivery
     /// (default 16 MiB).
     pub fn recv_buffer_bytes(mut self, n: u64) -> Self {
@@ -462,6 +470,9 @@ impl ContextBuilder {
         }
         if let Some(d) = self.connect_decision_timeout {
             cfg.connect_decision_timeout_ms = ms(d)
+        }
+        if let Some(d) = self.connect_response_timeout {
+            cfg.connect_response_timeout_ms = ms(d)
         }
         if let Some(n) = self.recv_buffer_bytes {
             cfg.recv_buffer_bytes = n

@@ -325,6 +325,43 @@ fn sub_protocol_negotiation() {
     });
 }
 
+/// A server that holds the CONNECT undecided: the client's connect fails
+/// after `connect_response_timeout` (status 0), not at the server's 10 s
+/// decision timeout, and the server's held request is gone by then.
+#[test]
+fn connect_response_timeout_ends_an_unanswered_connect() {
+    run(async {
+        let srv = gowt::Context::new().unwrap();
+        let port = srv.listen("127.0.0.1", 0).unwrap();
+        srv.register("/slow").unwrap();
+        let cli = gowt::Context::builder()
+            .insecure_skip_verify(true)
+            .connect_response_timeout(std::time::Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let s2 = srv.clone();
+        let held = tokio::spawn(async move { s2.accept().await });
+        let t0 = std::time::Instant::now();
+        match cli.connect(&format!("https://127.0.0.1:{port}/slow")).await {
+            Err(Error::Refused { status: 0, reason }) => {
+                assert!(reason.contains("no CONNECT response"), "{reason}")
+            }
+            other => panic!("want Refused 0, got {other:?}"),
+        }
+        let waited = t0.elapsed();
+        assert!(
+            waited >= std::time::Duration::from_millis(300)
+                && waited < std::time::Duration::from_secs(9),
+            "{waited:?}"
+        );
+        // The reset request ends the server's pending session: accepting
+        // the held request is too late (given a moment for the reset).
+        let req = held.await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(req.accept().is_err());
+    });
+}
+
 /// Contexts with a small library send buffer (16 KiB, below the crate's
 /// 64 KiB pieces): writes of every size, small ones (which the send queue
 /// joins into larger sends) and large ones (cut to what the buffer takes),
