@@ -570,6 +570,9 @@ async fn run_server(a: Args) -> Result<(), Box<dyn std::error::Error>> {
             std::process::exit(0);
         });
     }
+    // Requests held unanswered (`?answer=none`): kept, not dropped, since
+    // dropping a SessionRequest answers it.
+    let mut held = Vec::new();
     loop {
         let incoming = ep.accept().await;
         let req = match incoming.await {
@@ -598,6 +601,13 @@ async fn run_server(a: Args) -> Result<(), Box<dyn std::error::Error>> {
             .split_once('?')
             .map(|(_, q)| q.to_string())
             .unwrap_or_default();
+        if query.split('&').any(|kv| kv == "answer=none") {
+            // A server that hangs: the client's timeout must end it.
+            info.insert("answer".into(), Value::Null);
+            emit(Value::Object(info));
+            held.push(req);
+            continue;
+        }
         let status = query
             .split('&')
             .find_map(|kv| kv.strip_prefix("status="))
