@@ -127,18 +127,24 @@ func (s *Session) runClient(u *url.URL, addr string, opts ConnectOptions) {
 	// the stream with H3_FRAME_ERROR on any read error, a local deadline
 	// included, which would tell the server its peer sent a bad frame.
 	// Cancelled first, the stream carries H3_REQUEST_CANCELLED (quic-go
-	// ignores the later cancels of an already cancelled stream).
+	// ignores the later cancels of an already cancelled stream): the write
+	// side before the read side, whose cancel wakes ReadResponse (the other
+	// order let its H3_FRAME_ERROR reset win on a loaded host).
 	var timer *time.Timer
 	if d := c.cfg.ConnectResponseTimeout; d > 0 {
 		timer = time.AfterFunc(d, func() {
-			rs.CancelRead(h3RequestCanceled)
 			rs.CancelWrite(h3RequestCanceled)
+			rs.CancelRead(h3RequestCanceled)
 		})
 	}
 	rsp, err := rs.ReadResponse()
 	if timer != nil && !timer.Stop() {
 		// Fired, even if a response came just before: the stream is gone.
-		s.finishError("no CONNECT response within " + c.cfg.ConnectResponseTimeout.String())
+		// The reset is queued; a connection closed at once would take it
+		// along (aioquic then saw only the close, once in CI), so it
+		// gets a moment to leave, as the resets of a closing session do.
+		s.finishRefusedThen(0, "no CONNECT response within "+c.cfg.ConnectResponseTimeout.String(),
+			func() { time.Sleep(s.resetGrace(1)) })
 		return
 	}
 	if err != nil {
