@@ -52,10 +52,10 @@ static void gowt_run_batch(gowt_ctx *ctx, gowt_batch_mem *m, int n) {
 }
 
 // Runs the log callback for n messages: one Go->C crossing.
-static void gowt_run_logs(gowt_ctx *ctx, uintptr_t cb, void *app, int n, const int *levels,
+static void gowt_run_logs(gowt_ctx *ctx, uintptr_t cb, uintptr_t app, int n, const int *levels,
                           char **comps, char **msgs) {
     gowt_log_cb f = (gowt_log_cb)cb;
-    for (int i = 0; i < n; i++) f(ctx, levels[i], comps[i], msgs[i], app);
+    for (int i = 0; i < n; i++) f(ctx, levels[i], comps[i], msgs[i], (void *)app);
 }
 
 static gowt_connect_request *gowt_new_request(size_t nproto, size_t nhdr) {
@@ -111,13 +111,13 @@ type Handle struct {
 // logTarget is the C log callback of a context and its app pointer.
 type logTarget struct{ cb, app uintptr }
 
-// SetLog sets the C log callback (nil: none).
-func (h *Handle) SetLog(cb, app unsafe.Pointer) {
-	if cb == nil {
+// SetLog sets the C log callback (0: none).
+func (h *Handle) SetLog(cb, app uintptr) {
+	if cb == 0 {
 		h.log.Store(nil)
 		return
 	}
-	h.log.Store(&logTarget{uintptr(cb), uintptr(app)})
+	h.log.Store(&logTarget{cb, app})
 }
 
 // DeliverLogs implements core.Deliverer: the messages are copied into C
@@ -148,9 +148,7 @@ func (h *Handle) DeliverLogs(c *core.Context, logs []core.LogEntry) {
 			C.free(unsafe.Pointer(ms[i]))
 		}
 	}()
-	var app unsafe.Pointer
-	*(*uintptr)(unsafe.Pointer(&app)) = t.app
-	C.gowt_run_logs((*C.gowt_ctx)(h.Ptr), C.uintptr_t(t.cb), app, C.int(n), levels, comps, msgs)
+	C.gowt_run_logs((*C.gowt_ctx)(h.Ptr), C.uintptr_t(t.cb), C.uintptr_t(t.app), C.int(n), levels, comps, msgs)
 }
 
 // Options are the C-API-level settings of a context that core does not see.
@@ -213,8 +211,8 @@ func (h *Handle) Release() {
 	h.mem = nil
 }
 
-// CallbackValue stores a C function pointer in a session.
-func CallbackValue(fn unsafe.Pointer) any { return uintptr(fn) }
+// CallbackValue stores a C function pointer (as an integer) in a session.
+func CallbackValue(fn uintptr) any { return fn }
 
 func setPtr(dst *unsafe.Pointer, v uintptr) { *(*uintptr)(unsafe.Pointer(dst)) = v }
 

@@ -1,6 +1,14 @@
 /* Public entry points of libgowt: the exact prototypes of include/gowt.h,
  * forwarding to the Go exports (gowtgo_*), whose cgo-generated prototypes
- * cannot carry const qualifiers. */
+ * cannot carry const qualifiers.
+ * Values the library must not treat as Go pointers cross as uintptr_t: the
+ * context handle, app_ctx / stream_ctx / send_ctx and the log app pointer
+ * (opaque: (void *)1 is allowed), callback pointers, and send buffers
+ * (with length 0 anything goes: an empty Rust slice is 0x1). A small
+ * non-zero value in a pointer-typed Go frame slot makes Go's runtime throw
+ * "invalid pointer found on stack" (killing the host) when that stack is
+ * copied, which GC stack shrinking does at any call (golang/go runtime
+ * behaviour, debug.invalidptr). */
 #include <string.h>
 
 #include "gowt.h"
@@ -83,7 +91,7 @@ int gowt_ctx_process_events(gowt_ctx *ctx, int max_events) {
 int gowt_ctx_wait(gowt_ctx *ctx, int timeout_ms) { return gowtgo_ctx_wait((uintptr_t)ctx, timeout_ms); }
 int gowt_ctx_cert_hash(gowt_ctx *ctx, uint8_t out[32]) { return gowtgo_ctx_cert_hash((uintptr_t)ctx, out); }
 int gowt_ctx_set_log(gowt_ctx *ctx, int level, gowt_log_cb cb, void *app) {
-    return gowtgo_ctx_set_log((uintptr_t)ctx, level, (void *)cb, app);
+    return gowtgo_ctx_set_log((uintptr_t)ctx, level, (uintptr_t)cb, (uintptr_t)app);
 }
 
 int gowt_server_listen(gowt_ctx *ctx, const char *host, uint16_t port, uint16_t *bound_port) {
@@ -91,7 +99,7 @@ int gowt_server_listen(gowt_ctx *ctx, const char *host, uint16_t port, uint16_t 
 }
 int gowt_server_register(gowt_ctx *ctx, const char *path, gowt_session_cb cb, void *app_ctx,
                          const gowt_path_options *opts) {
-    return gowtgo_server_register((uintptr_t)ctx, (char *)path, cb, app_ctx, (gowt_path_options *)opts);
+    return gowtgo_server_register((uintptr_t)ctx, (char *)path, (uintptr_t)cb, (uintptr_t)app_ctx, (gowt_path_options *)opts);
 }
 int gowt_server_unregister(gowt_ctx *ctx, const char *path) {
     return gowtgo_server_unregister((uintptr_t)ctx, (char *)path);
@@ -99,7 +107,7 @@ int gowt_server_unregister(gowt_ctx *ctx, const char *path) {
 
 int gowt_connect(gowt_ctx *ctx, const char *url, const gowt_connect_options *opts,
                  gowt_session_cb cb, void *app_ctx, gowt_session_t *out) {
-    return gowtgo_connect((uintptr_t)ctx, (char *)url, (gowt_connect_options *)opts, cb, app_ctx, out);
+    return gowtgo_connect((uintptr_t)ctx, (char *)url, (gowt_connect_options *)opts, (uintptr_t)cb, (uintptr_t)app_ctx, out);
 }
 
 int gowt_session_accept(gowt_ctx *ctx, gowt_session_t s, const char *protocol) {
@@ -114,7 +122,7 @@ int gowt_session_close(gowt_ctx *ctx, gowt_session_t s, uint32_t code, const cha
 }
 int gowt_session_drain(gowt_ctx *ctx, gowt_session_t s) { return gowtgo_session_drain((uintptr_t)ctx, s); }
 int gowt_session_set_app_ctx(gowt_ctx *ctx, gowt_session_t s, void *app_ctx) {
-    return gowtgo_session_set_app_ctx((uintptr_t)ctx, s, app_ctx);
+    return gowtgo_session_set_app_ctx((uintptr_t)ctx, s, (uintptr_t)app_ctx);
 }
 int gowt_session_get_id(gowt_ctx *ctx, gowt_session_t s, uint64_t *id) {
     return gowtgo_session_get_id((uintptr_t)ctx, s, id);
@@ -125,15 +133,15 @@ int gowt_session_get_info(gowt_ctx *ctx, gowt_session_t s, gowt_session_info *in
 
 int gowt_create_local_stream(gowt_ctx *ctx, gowt_session_t s, int bidi, void *stream_ctx,
                              uint64_t *stream_id) {
-    return gowtgo_create_local_stream((uintptr_t)ctx, s, bidi, stream_ctx, stream_id);
+    return gowtgo_create_local_stream((uintptr_t)ctx, s, bidi, (uintptr_t)stream_ctx, stream_id);
 }
 int gowt_stream_send(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, const void *data,
                      size_t len, int fin) {
-    return gowtgo_stream_send((uintptr_t)ctx, s, stream_id, (void *)data, len, fin);
+    return gowtgo_stream_send((uintptr_t)ctx, s, stream_id, (uintptr_t)data, len, fin);
 }
 int gowt_stream_send_nocopy(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, const void *data,
                             size_t len, int fin, void *send_ctx) {
-    return gowtgo_stream_send_nocopy((uintptr_t)ctx, s, stream_id, (void *)data, len, fin,
+    return gowtgo_stream_send_nocopy((uintptr_t)ctx, s, stream_id, (uintptr_t)data, len, fin,
                                      (uintptr_t)send_ctx);
 }
 int gowt_stream_mark_active(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, int active) {
@@ -158,11 +166,11 @@ int gowt_stream_set_priority(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id
     return gowtgo_stream_set_priority((uintptr_t)ctx, s, stream_id, send_order, send_group);
 }
 int gowt_stream_set_ctx(gowt_ctx *ctx, gowt_session_t s, uint64_t stream_id, void *stream_ctx) {
-    return gowtgo_stream_set_ctx((uintptr_t)ctx, s, stream_id, stream_ctx);
+    return gowtgo_stream_set_ctx((uintptr_t)ctx, s, stream_id, (uintptr_t)stream_ctx);
 }
 
 int gowt_send_datagram(gowt_ctx *ctx, gowt_session_t s, const void *data, size_t len) {
-    return gowtgo_send_datagram((uintptr_t)ctx, s, (void *)data, len);
+    return gowtgo_send_datagram((uintptr_t)ctx, s, (uintptr_t)data, len);
 }
 int gowt_set_datagram_ready(gowt_ctx *ctx, gowt_session_t s, int ready) {
     return gowtgo_set_datagram_ready((uintptr_t)ctx, s, ready);

@@ -132,6 +132,18 @@ func goBytes(p unsafe.Pointer, n C.size_t) []byte {
 	return unsafe.Slice((*byte)(p), int(n))
 }
 
+// cBytes is goBytes for a buffer address that crossed as an integer: with
+// n == 0 the address may be anything (Rust's empty slice has 0x1), and it
+// must never sit in a pointer-typed Go variable then (see gowt.c).
+func cBytes(p C.uintptr_t, n C.size_t) []byte {
+	if n == 0 || p == 0 {
+		return nil
+	}
+	var ptr unsafe.Pointer
+	*(*C.uintptr_t)(unsafe.Pointer(&ptr)) = p // a real address from here on
+	return unsafe.Slice((*byte)(ptr), int(n))
+}
+
 func ms(v C.uint32_t) time.Duration { return time.Duration(v) * time.Millisecond }
 
 var (
@@ -538,15 +550,15 @@ func gowtgo_ctx_wait(ctxp C.uintptr_t, timeout C.int) C.int {
 }
 
 //export gowtgo_ctx_set_log
-func gowtgo_ctx_set_log(ctxp C.uintptr_t, level C.int, cb unsafe.Pointer, app unsafe.Pointer) C.int {
+func gowtgo_ctx_set_log(ctxp C.uintptr_t, level C.int, cb, app C.uintptr_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if level < core.LogOff || level > core.LogDebug {
 			return errArg("log level %d is not GOWT_LOG_OFF (0) .. GOWT_LOG_DEBUG (4)", level)
 		}
-		if cb == nil {
+		if cb == 0 {
 			level = core.LogOff
 		}
-		h.SetLog(cb, app)
+		h.SetLog(uintptr(cb), uintptr(app))
 		return h.Ctx.SetLogLevel(int(level))
 	})
 }
@@ -584,9 +596,9 @@ func gowtgo_server_listen(ctxp C.uintptr_t, host *C.char, port C.uint16_t, bound
 }
 
 //export gowtgo_server_register
-func gowtgo_server_register(ctxp C.uintptr_t, path *C.char, cb C.gowt_session_cb, app unsafe.Pointer, op *C.gowt_path_options) C.int {
+func gowtgo_server_register(ctxp C.uintptr_t, path *C.char, cb, app C.uintptr_t, op *C.gowt_path_options) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
-		if path == nil || cb == nil {
+		if path == nil || cb == 0 {
 			return errArg("path and callback must not be NULL")
 		}
 		var opts core.PathOptions
@@ -602,7 +614,7 @@ func gowtgo_server_register(ctxp C.uintptr_t, path *C.char, cb C.gowt_session_cb
 			}
 			opts.Protocols = splitList(o.protocols)
 		}
-		return h.Ctx.Register(goStr(path), callbacks.CallbackValue(unsafe.Pointer(cb)), uintptr(app), opts)
+		return h.Ctx.Register(goStr(path), callbacks.CallbackValue(uintptr(cb)), uintptr(app), opts)
 	})
 }
 
@@ -637,9 +649,9 @@ func cStrings(arr **C.char, n C.size_t) ([]string, error) {
 }
 
 //export gowtgo_connect
-func gowtgo_connect(ctxp C.uintptr_t, url *C.char, op *C.gowt_connect_options, cb C.gowt_session_cb, app unsafe.Pointer, out *C.gowt_session_t) C.int {
+func gowtgo_connect(ctxp C.uintptr_t, url *C.char, op *C.gowt_connect_options, cb, app C.uintptr_t, out *C.gowt_session_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
-		if url == nil || cb == nil || out == nil {
+		if url == nil || cb == 0 || out == nil {
 			return errArg("url, callback and out must not be NULL")
 		}
 		var opts core.ConnectOptions
@@ -660,7 +672,7 @@ func gowtgo_connect(ctxp C.uintptr_t, url *C.char, op *C.gowt_connect_options, c
 			opts.SNI, opts.Authority, opts.Origin = goStr(o.sni), goStr(o.authority), goStr(o.origin)
 			opts.NewConnection = o.new_connection != 0
 		}
-		s, err := h.Ctx.Connect(goStr(url), opts, callbacks.CallbackValue(unsafe.Pointer(cb)), uintptr(app))
+		s, err := h.Ctx.Connect(goStr(url), opts, callbacks.CallbackValue(uintptr(cb)), uintptr(app))
 		if err != nil {
 			return err
 		}
@@ -723,7 +735,7 @@ func gowtgo_session_drain(ctxp C.uintptr_t, s C.gowt_session_t) C.int {
 }
 
 //export gowtgo_session_set_app_ctx
-func gowtgo_session_set_app_ctx(ctxp C.uintptr_t, s C.gowt_session_t, app unsafe.Pointer) C.int {
+func gowtgo_session_set_app_ctx(ctxp C.uintptr_t, s C.gowt_session_t, app C.uintptr_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		sess, err := session(h, s)
 		if err != nil {
@@ -808,7 +820,7 @@ func gowtgo_session_get_info(ctxp C.uintptr_t, s C.gowt_session_t, out *C.gowt_s
 // Streams
 
 //export gowtgo_create_local_stream
-func gowtgo_create_local_stream(ctxp C.uintptr_t, s C.gowt_session_t, bidi C.int, sctx unsafe.Pointer, id *C.uint64_t) C.int {
+func gowtgo_create_local_stream(ctxp C.uintptr_t, s C.gowt_session_t, bidi C.int, sctx C.uintptr_t, id *C.uint64_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		if id == nil {
 			return errArg("stream_id is NULL")
@@ -827,8 +839,8 @@ func gowtgo_create_local_stream(ctxp C.uintptr_t, s C.gowt_session_t, bidi C.int
 }
 
 // sendStream checks a push send's buffer arguments and finds its stream.
-func sendStream(h *callbacks.Handle, s C.gowt_session_t, id C.uint64_t, data unsafe.Pointer, n C.size_t) (*core.Stream, error) {
-	if data == nil && n > 0 {
+func sendStream(h *callbacks.Handle, s C.gowt_session_t, id C.uint64_t, data C.uintptr_t, n C.size_t) (*core.Stream, error) {
+	if data == 0 && n > 0 {
 		return nil, errArg("data is NULL but len is %d", n)
 	}
 	if n > 1<<30 {
@@ -838,18 +850,18 @@ func sendStream(h *callbacks.Handle, s C.gowt_session_t, id C.uint64_t, data uns
 }
 
 //export gowtgo_stream_send
-func gowtgo_stream_send(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, data unsafe.Pointer, n C.size_t, fin C.int) C.int {
+func gowtgo_stream_send(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, data C.uintptr_t, n C.size_t, fin C.int) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		st, err := sendStream(h, s, id, data, n)
 		if err != nil {
 			return err
 		}
-		return st.Send(goBytes(data, n), fin != 0)
+		return st.Send(cBytes(data, n), fin != 0)
 	})
 }
 
 //export gowtgo_stream_send_nocopy
-func gowtgo_stream_send_nocopy(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, data unsafe.Pointer, n C.size_t, fin C.int, sendCtx C.uintptr_t) C.int {
+func gowtgo_stream_send_nocopy(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, data C.uintptr_t, n C.size_t, fin C.int, sendCtx C.uintptr_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		st, err := sendStream(h, s, id, data, n)
 		if err != nil {
@@ -859,7 +871,7 @@ func gowtgo_stream_send_nocopy(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64
 		// slice over it is allowed (it is not Go memory; cgo's rules
 		// constrain Go pointers held by C, not this).
 		ref := &core.SendRef{Ptr: uintptr(data), Len: int(n), Ctx: uintptr(sendCtx)}
-		return st.SendRef(goBytes(data, n), fin != 0, ref)
+		return st.SendRef(cBytes(data, n), fin != 0, ref)
 	})
 }
 
@@ -950,7 +962,7 @@ func gowtgo_stream_set_priority(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint6
 }
 
 //export gowtgo_stream_set_ctx
-func gowtgo_stream_set_ctx(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, sctx unsafe.Pointer) C.int {
+func gowtgo_stream_set_ctx(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, sctx C.uintptr_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
 		st, err := stream(h, s, id)
 		if err != nil {
@@ -969,9 +981,9 @@ func gowtgo_stream_set_ctx(ctxp C.uintptr_t, s C.gowt_session_t, id C.uint64_t, 
 // Datagrams
 
 //export gowtgo_send_datagram
-func gowtgo_send_datagram(ctxp C.uintptr_t, s C.gowt_session_t, data unsafe.Pointer, n C.size_t) C.int {
+func gowtgo_send_datagram(ctxp C.uintptr_t, s C.gowt_session_t, data C.uintptr_t, n C.size_t) C.int {
 	return guard(ctxp, func(h *callbacks.Handle) error {
-		if data == nil && n > 0 {
+		if data == 0 && n > 0 {
 			return errArg("data is NULL but len is %d", n)
 		}
 		if n > 65535 {
@@ -981,7 +993,7 @@ func gowtgo_send_datagram(ctxp C.uintptr_t, s C.gowt_session_t, data unsafe.Poin
 		if err != nil {
 			return err
 		}
-		return sess.SendDatagram(goBytes(data, n))
+		return sess.SendDatagram(cBytes(data, n))
 	})
 }
 

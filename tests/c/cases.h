@@ -40,5 +40,6 @@ void test_streams_available(void);
 void test_nocopy(void);
 void test_nocopy_release(void);
 void test_runtime_gc(void);
+void test_opaque_values(void);
 
 #endif

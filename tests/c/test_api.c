@@ -311,6 +311,7 @@ static const test_case cases[] = {
     {"nocopy", test_nocopy},
     {"nocopy_release", test_nocopy_release},
     {"runtime_gc", test_runtime_gc},
+    {"opaque_values", test_opaque_values},
 };
 
 int main(int argc, char **argv) {

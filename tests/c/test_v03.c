@@ -10,6 +10,10 @@
  *                   poisoned right after it: the ASan build catches any
  *                   later read)
  *   runtime_gc      gowt_runtime_set_gc
+ *   opaque_values   app_ctx / stream_ctx / log app values that are not
+ *                   pointers ((void *)1 ...) and the dangling 0x1 of an empty
+ *                   Rust slice as data of length 0, in every call that takes
+ *                   them, under constant GC: never the host's crash
  */
 #include "cases.h"
 #include "common.h"
@@ -319,4 +323,91 @@ void test_runtime_gc(void) {
     tsrv_stop(&srv);
     CHECK_OK(gowt_runtime_set_gc(0, 100, &lim, &pct));
     CHECK(lim == 256 << 20 && pct == -1);
+}
+
+/* ---- opaque_values ---- */
+
+static int noop_cb(gowt_ctx *ctx, const gowt_event *ev, void *app) {
+    (void)ctx;
+    (void)ev;
+    (void)app;
+    return 0;
+}
+
+static void noop_log(gowt_ctx *ctx, int level, const char *component, const char *msg, void *app) {
+    (void)ctx;
+    (void)level;
+    (void)component;
+    (void)msg;
+    (void)app;
+}
+
+/* gowt.h: the library never dereferences app_ctx / stream_ctx, so any value
+ * is allowed. Go's runtime throws ("invalid pointer found on stack",
+ * killing the host) when a pointer-typed Go frame slot holds a small
+ * non-zero value while a stack is copied, which GC stack shrinking does at
+ * any call: so such values must never enter Go as pointers. With GOGC 1 a
+ * collection runs every few calls. Before the fix this test crashed so
+ * (in gowtgo_stream_send, data 0x1) in 1 of its first 3 runs, and the
+ * Python suite once in 64; it is a soak, not a certain reproducer. */
+typedef struct opaque_run {
+    gowt_ctx *cli, *srv;
+    gowt_session_t s;
+    uint64_t id;
+    const char *url;
+    long calls;
+} opaque_run;
+
+/* 3 s of calls with non-pointer values. */
+static void *opaque_burst(void *p) {
+    opaque_run *r = p;
+    char path[48];
+    snprintf(path, sizeof path, "/opaque-x-%lx", (unsigned long)pthread_self());
+    long long t0 = now_ms();
+    while (now_ms() - t0 < 3000) {
+    gowt_session_t s2; /* a deep call: grows the stack that GC then shrinks */
+    CHECK_OK(gowt_connect(r->cli, r->url, NULL, noop_cb, (void *)1, &s2));
+    CHECK_OK(gowt_session_set_app_ctx(r->cli, s2, (void *)3));
+    for (int i = 0; i < 50; i++) {
+        uintptr_t v = 1 + (uintptr_t)(i % 4095);
+        CHECK_OK(gowt_stream_set_ctx(r->cli, r->s, r->id, (void *)v));
+        CHECK_OK(gowt_stream_send(r->cli, r->s, r->id, (const void *)1, 0, 0));
+        (void)gowt_send_datagram(r->cli, r->s, (const void *)1, 0);
+        CHECK_OK(gowt_server_register(r->srv, path, noop_cb, (void *)v, NULL));
+        CHECK_OK(gowt_server_unregister(r->srv, path));
+        uint64_t id2;
+        if (gowt_create_local_stream(r->cli, r->s, 0, (void *)v, &id2) == GOWT_OK)
+            CHECK_OK(gowt_stream_send(r->cli, r->s, id2, (const void *)1, 0, 1));
+        __atomic_add_fetch(&r->calls, 7, __ATOMIC_SEQ_CST);
+    }
+    CHECK_OK(gowt_session_close(r->cli, s2, 0, NULL, 0));
+    }
+    return NULL;
+}
+
+void test_opaque_values(void) {
+    int64_t lim;
+    int pct;
+    CHECK_OK(gowt_runtime_set_gc(GOWT_RUNTIME_KEEP, 1, &lim, &pct));
+    tsrv srv;
+    tsrv_start(&srv, NULL, 1, NULL, NULL);
+    gowt_ctx *cli = ctx_with(NULL);
+    CHECK_OK(gowt_ctx_set_log(cli, GOWT_LOG_DEBUG, noop_log, (void *)1));
+    evlog l;
+    evlog_init(&l);
+    gowt_session_t s = cli_connect(cli, srv.port, "/opaque", NULL, &l);
+    evlog_wait_any(&l, GOWT_EV_CONNECT_ACCEPTED, s, ANY_ID, 5000);
+    uint64_t id;
+    CHECK_OK(gowt_create_local_stream(cli, s, 1, (void *)2, &id));
+    char url[64];
+    snprintf(url, sizeof url, "https://127.0.0.1:%u/opaque", (unsigned)srv.port);
+    opaque_run r = {cli, srv.ctx, s, id, url, 0};
+    opaque_burst(&r);
+    CHECK(r.calls > 1000);
+    CHECK_OK(gowt_stream_set_ctx(cli, s, id, NULL));
+    CHECK_OK(gowt_stream_send(cli, s, id, "end", 3, 1));
+    WAIT_UNTIL(evlog_count_for(&l, GOWT_EV_POST_FIN, s, id) == 1, 10000);
+    CHECK_OK(gowt_ctx_destroy(cli));
+    tsrv_stop(&srv);
+    CHECK_OK(gowt_runtime_set_gc(GOWT_RUNTIME_KEEP, pct, NULL, NULL));
 }
