@@ -350,41 +350,6 @@ static void noop_log(gowt_ctx *ctx, int level, const char *component, const char
  * collection runs every few calls. Before the fix this test crashed so
  * (in gowtgo_stream_send, data 0x1) in 1 of its first 3 runs, and the
  * Python suite once in 64; it is a soak, not a certain reproducer. */
-typedef struct opaque_run {
-    gowt_ctx *cli, *srv;
-    gowt_session_t s;
-    uint64_t id;
-    const char *url;
-    long calls;
-} opaque_run;
-
-/* 3 s of calls with non-pointer values. */
-static void *opaque_burst(void *p) {
-    opaque_run *r = p;
-    char path[48];
-    snprintf(path, sizeof path, "/opaque-x-%lx", (unsigned long)pthread_self());
-    long long t0 = now_ms();
-    while (now_ms() - t0 < 3000) {
-    gowt_session_t s2; /* a deep call: grows the stack that GC then shrinks */
-    CHECK_OK(gowt_connect(r->cli, r->url, NULL, noop_cb, (void *)1, &s2));
-    CHECK_OK(gowt_session_set_app_ctx(r->cli, s2, (void *)3));
-    for (int i = 0; i < 50; i++) {
-        uintptr_t v = 1 + (uintptr_t)(i % 4095);
-        CHECK_OK(gowt_stream_set_ctx(r->cli, r->s, r->id, (void *)v));
-        CHECK_OK(gowt_stream_send(r->cli, r->s, r->id, (const void *)1, 0, 0));
-        (void)gowt_send_datagram(r->cli, r->s, (const void *)1, 0);
-        CHECK_OK(gowt_server_register(r->srv, path, noop_cb, (void *)v, NULL));
-        CHECK_OK(gowt_server_unregister(r->srv, path));
-        uint64_t id2;
-        if (gowt_create_local_stream(r->cli, r->s, 0, (void *)v, &id2) == GOWT_OK)
-            CHECK_OK(gowt_stream_send(r->cli, r->s, id2, (const void *)1, 0, 1));
-        __atomic_add_fetch(&r->calls, 7, __ATOMIC_SEQ_CST);
-    }
-    CHECK_OK(gowt_session_close(r->cli, s2, 0, NULL, 0));
-    }
-    return NULL;
-}
-
 void test_opaque_values(void) {
     int64_t lim;
     int pct;
@@ -401,9 +366,27 @@ void test_opaque_values(void) {
     CHECK_OK(gowt_create_local_stream(cli, s, 1, (void *)2, &id));
     char url[64];
     snprintf(url, sizeof url, "https://127.0.0.1:%u/opaque", (unsigned)srv.port);
-    opaque_run r = {cli, srv.ctx, s, id, url, 0};
-    opaque_burst(&r);
-    CHECK(r.calls > 1000);
+    long calls = 0;
+    long long t0 = now_ms();
+    while (now_ms() - t0 < 3000) {
+        gowt_session_t s2; /* a deep call: grows the stack that GC then shrinks */
+        CHECK_OK(gowt_connect(cli, url, NULL, noop_cb, (void *)1, &s2));
+        CHECK_OK(gowt_session_set_app_ctx(cli, s2, (void *)3));
+        for (int i = 0; i < 50; i++) {
+            uintptr_t v = 1 + (uintptr_t)i;
+            CHECK_OK(gowt_stream_set_ctx(cli, s, id, (void *)v));
+            CHECK_OK(gowt_stream_send(cli, s, id, (const void *)1, 0, 0));
+            (void)gowt_send_datagram(cli, s, (const void *)1, 0);
+            CHECK_OK(gowt_server_register(srv.ctx, "/opaque-x", noop_cb, (void *)v, NULL));
+            CHECK_OK(gowt_server_unregister(srv.ctx, "/opaque-x"));
+            uint64_t id2;
+            if (gowt_create_local_stream(cli, s, 0, (void *)v, &id2) == GOWT_OK)
+                CHECK_OK(gowt_stream_send(cli, s, id2, (const void *)1, 0, 1));
+            calls += 7;
+        }
+        CHECK_OK(gowt_session_close(cli, s2, 0, NULL, 0));
+    }
+    CHECK(calls > 1000);
     CHECK_OK(gowt_stream_set_ctx(cli, s, id, NULL));
     CHECK_OK(gowt_stream_send(cli, s, id, "end", 3, 1));
     WAIT_UNTIL(evlog_count_for(&l, GOWT_EV_POST_FIN, s, id) == 1, 10000);
