@@ -19,6 +19,10 @@ type flowControl struct {
 	openBidi, openUni uint64
 	credit            chan struct{} // closed when maxData grows
 	blockedAt         int64
+	// The limits WT_STREAMS_BLOCKED was last sent for ([bidi]), so that an
+	// application retrying OpenStream at the limit sends one capsule per
+	// limit, not one per call (each was a goroutine and a write).
+	streamsBlockedAt [2]uint64
 
 	// What we let the peer do.
 	window, received, consumed, advData int64
@@ -92,8 +96,17 @@ func (s *Session) fcBlocked(bidi bool) {
 	if bidi {
 		typ, v = capsuleStreamsBlkBidi, f.maxBidi
 	}
+	// Limits only grow and start at 0 only when the peer allows no streams
+	// of a kind: +1 keeps the zero value meaning "not sent yet".
+	i := idx(bidi)
+	send := f.streamsBlockedAt[i] != v+1
+	if send {
+		f.streamsBlockedAt[i] = v + 1
+	}
 	f.mu.Unlock()
-	s.ctx.goSafe(func() { _ = s.writeCtrl(varintCapsule(typ, v)) })
+	if send {
+		s.ctx.goSafe(func() { _ = s.writeCtrl(varintCapsule(typ, v)) })
+	}
 }
 
 // take is the send limiter of WebTransport flow control: quic-go calls it

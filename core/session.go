@@ -54,6 +54,9 @@ type Session struct {
 	client bool
 	cb     any
 	appCtx atomic.Uintptr
+	// peerBlocked counts the peer's WT_STREAMS_BLOCKED capsules: it waits
+	// for our stream limit (the application still holds that many streams).
+	peerBlocked atomic.Int64
 
 	freesDeferred atomic.Int32 // end's hold + FREEs a sender still owes (end)
 	flushOnEnd    atomic.Bool  // a local Close: queued data still goes out
@@ -313,6 +316,14 @@ func (s *Session) readCapsules() {
 			if c.valueOK {
 				s.fcUpdate(c.typ, c.value)
 			}
+		case capsuleStreamsBlkBidi, capsuleStreamsBlkUni:
+			s.peerBlocked.Add(1)
+			kind := "uni"
+			if c.typ == capsuleStreamsBlkBidi {
+				kind = "bidi"
+			}
+			s.ctx.logf(LogDebug, compSess, "session %d: the peer waits for our %s stream limit %d (WT_STREAMS_BLOCKED)",
+				s.WireID(), kind, c.value)
 		}
 	}
 }
@@ -347,7 +358,7 @@ func nextCtrlCapsule(p *http3.CapsuleParser) (ctrlCapsule, error) {
 		}
 		c.code = uint32(payload[0])<<24 | uint32(payload[1])<<16 | uint32(payload[2])<<8 | uint32(payload[3])
 		c.reason = string(payload[4:])
-	case capsuleMaxData, capsuleMaxStreamsBidi, capsuleMaxStreamsUni:
+	case capsuleMaxData, capsuleMaxStreamsBidi, capsuleMaxStreamsUni, capsuleStreamsBlkBidi, capsuleStreamsBlkUni:
 		v, err := readCapsuleVarint(r)
 		_ = r.Discard()
 		c.value, c.valueOK = v, err == nil

@@ -512,6 +512,11 @@ static void pass_on_new_stream(gowt_ctx *ctx, baton_session *sess,
 {
     int rc = open_and_send(ctx, sess, lane, bidi);
     if (rc == GOWT_ERR_LIMIT) {
+        char why[128];
+        if (gowt_ctx_last_error(ctx, why, sizeof why) < 0)
+            why[0] = '\0';
+        app_log(sess->app, "session %" PRIu64 ": lane %u waits for %s stream credit (%s)",
+                sess->s, lane, bidi ? "bidi" : "uni", why);
         sess->lanes[lane].blocked = 1 + bidi;
         sess->nb_blocked++;
     } else if (rc != GOWT_OK) {
@@ -535,6 +540,7 @@ static void retry_blocked(gowt_ctx *ctx, baton_app *app)
             rc = open_and_send(ctx, sess, i, lane->blocked - 1);
             if (rc == GOWT_ERR_LIMIT)
                 break; /* still no credit: next time */
+            app_log(app, "session %" PRIu64 ": lane %u got stream credit", sess->s, i);
             lane->blocked = 0;
             sess->nb_blocked--;
             if (rc != GOWT_OK)

@@ -1013,12 +1013,15 @@ def check_baton_gowt_client(env, count, choose=None):
     baton = first_baton('gowt_client', count)
     argv = PEER_CMD + ['baton-server'] + (['--choose', choose] if choose is not None else []) + ['/baton']
     srv, port, logf = start_server_proc(env, PEER_NAME + '_baton_server', argv, r'^Listening on port (\d+)$')
+    glog = os.path.join(env.workdir, 'gowt_baton_client.log')
     rc, out, err = run_prog(env, 'gowt_baton_client',
-                            [os.path.join(env.build, 'gowt_baton'), '-T', '25', '127.0.0.1', str(port),
+                            [os.path.join(env.build, 'gowt_baton'), '-T', '25', '-l', glog, '127.0.0.1', str(port),
                              '/baton?version=0&baton=%d&count=%d' % (baton, count)], 40)
+    with open(glog, errors='replace') as f:
+        env.log('gowt_baton client log', f.read())
     srv.terminate()
     srv.wait(5)
-    server_log(env, 'aioquic baton server', logf)
+    server_log(env, PEER_NAME + ' baton server', logf)
     if choose is not None:
         need(rc not in (0, None), 'gowt_baton played although the server chose %r' % choose)
         need('chose sub-protocol "%s"' % choose in err, 'gowt_baton did not say why: %s' % err[-300:])

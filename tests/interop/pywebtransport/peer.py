@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import random
+import signal
 import ssl
 import sys
 import tempfile
@@ -351,8 +352,34 @@ async def run_server(args, protocols):
             p.start()
             await session_event(p, chosen)
 
-    async for conn in server.incoming_connections():
-        asyncio.get_running_loop().create_task(on_conn(conn))
+    # On SIGTERM (the check is over) the server prints, for each game still
+    # open, pywebtransport's own view of the session's flow control, so that
+    # a stalled game says which side held the credit back.
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+
+    async def accept_all():
+        async for conn in server.incoming_connections():
+            asyncio.get_running_loop().create_task(on_conn(conn))
+
+    acceptor = asyncio.get_running_loop().create_task(accept_all())
+    await stop.wait()
+    acceptor.cancel()
+    for g in games:
+        if g.closed:
+            continue
+        try:
+            d = await asyncio.wait_for(g.s.diagnose(), 2)
+        except Exception as e:
+            print('game still open at SIGTERM; no diagnostics: %r' % e, flush=True)
+            continue
+        print('game still open at SIGTERM: turns %d, flow_control_negotiated %s, bidi from peer opened %d'
+              ' closed %d (our limit %d), uni from peer opened %d closed %d (our limit %d),'
+              ' data received %d (our limit %d), our streams bidi %d/%d uni %d/%d' % (
+                  g.turns, d.flow_control_negotiated, d.peer_streams_bidi_opened, d.peer_streams_bidi_closed,
+                  d.local_max_streams_bidi, d.peer_streams_uni_opened, d.peer_streams_uni_closed,
+                  d.local_max_streams_uni, d.data_received, d.local_max_data, d.local_streams_bidi_opened,
+                  d.peer_max_streams_bidi, d.local_streams_uni_opened, d.peer_max_streams_uni), flush=True)
 
 
 async def run_client(args, protocols):
@@ -607,8 +634,34 @@ async def baton_server(args):
             games.add(g)
             g.start()
 
-    async for conn in server.incoming_connections():
-        asyncio.get_running_loop().create_task(on_conn(conn))
+    # On SIGTERM (the check is over) the server prints, for each game still
+    # open, pywebtransport's own view of the session's flow control, so that
+    # a stalled game says which side held the credit back.
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+
+    async def accept_all():
+        async for conn in server.incoming_connections():
+            asyncio.get_running_loop().create_task(on_conn(conn))
+
+    acceptor = asyncio.get_running_loop().create_task(accept_all())
+    await stop.wait()
+    acceptor.cancel()
+    for g in games:
+        if g.closed:
+            continue
+        try:
+            d = await asyncio.wait_for(g.s.diagnose(), 2)
+        except Exception as e:
+            print('game still open at SIGTERM; no diagnostics: %r' % e, flush=True)
+            continue
+        print('game still open at SIGTERM: turns %d, flow_control_negotiated %s, bidi from peer opened %d'
+              ' closed %d (our limit %d), uni from peer opened %d closed %d (our limit %d),'
+              ' data received %d (our limit %d), our streams bidi %d/%d uni %d/%d' % (
+                  g.turns, d.flow_control_negotiated, d.peer_streams_bidi_opened, d.peer_streams_bidi_closed,
+                  d.local_max_streams_bidi, d.peer_streams_uni_opened, d.peer_streams_uni_closed,
+                  d.local_max_streams_uni, d.data_received, d.local_max_data, d.local_streams_bidi_opened,
+                  d.peer_max_streams_bidi, d.local_streams_uni_opened, d.peer_max_streams_uni), flush=True)
 
 
 async def baton_client(args, protocols):
