@@ -66,7 +66,7 @@ func refParseCapsules(raw []byte) ([]refCapsuleEvent, refCapsuleEnd) {
 			p := raw[start : start+int(need)]
 			ev.code = binary.BigEndian.Uint32(p)
 			ev.reason = string(p[4:])
-		case capsuleMaxData, capsuleMaxStreamsBidi, capsuleMaxStreamsUni:
+		case capsuleMaxData, capsuleMaxStreamsBidi, capsuleMaxStreamsUni, capsuleStreamsBlkBidi, capsuleStreamsBlkUni:
 			window := raw[start : start+int(min(l, avail))]
 			ev.value, _, ev.valueOK = refVarint(window)
 		}
@@ -168,7 +168,8 @@ func FuzzCapsuleCloseAfterUnknown(f *testing.F) {
 				typ = unknownType
 			}
 			switch http3.CapsuleType(typ) {
-			case capsuleCloseSession, capsuleMaxData, capsuleMaxStreamsBidi, capsuleMaxStreamsUni:
+			case capsuleCloseSession, capsuleMaxData, capsuleMaxStreamsBidi, capsuleMaxStreamsUni,
+				capsuleStreamsBlkBidi, capsuleStreamsBlkUni:
 				typ = grease
 			}
 			// The type in its longest (8-byte) encoding every other time.
@@ -266,7 +267,7 @@ func init() {
 		{"close-truncated", []any{c(0x2843, closeP(9, "truncated"))[:8], uint8(2), false}},
 		{"close-huge-length", []any{cat(v(0x2843), refAppendVarint(nil, maxVarint), closeP(5, "x")), uint8(0), false}},
 		{"grease-then-close", []any{cat(c(0x17, nil), c(0x29*3+0x17, []byte("grease")), c(0x2843, closeP(3, "done"))), uint8(0), false}},
-		{"unknown-types-then-close", []any{cat(c(0x3fff, []byte{1}), c(maxVarint, []byte{2, 3}), c(0x190b4d41, v(5)), c(0x190b4d43, v(1)), c(0x2843, closeP(1, ""))), uint8(1), false}},
+		{"unknown-types-then-close", []any{cat(c(0x3fff, []byte{1}), c(maxVarint, []byte{2, 3}), c(0x190b4d41, v(5)), c(0x190b4d45, v(1)), c(0x190b4d43, v(1)), c(0x2843, closeP(1, ""))), uint8(1), false}},
 		{"drain-then-fin", []any{c(0x78ae, nil), uint8(0), false}},
 		{"drain-with-payload", []any{c(0x78ae, []byte("x")), uint8(0), true}},
 		{"max-data", []any{c(0x190b4d3d, v(1<<20)), uint8(0), false}},
