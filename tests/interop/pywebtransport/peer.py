@@ -352,9 +352,36 @@ async def run_server(args, protocols):
             p.start()
             await session_event(p, chosen)
 
-    # On SIGTERM (the check is over) the server prints, for each game still
-    # open, pywebtransport's own view of the session's flow control, so that
-    # a stalled game says which side held the credit back.
+    await serve_until_sigterm(server, on_conn, ())
+
+
+async def run_client(args, protocols):
+    cfg = pwt.ClientConfig(verify_mode=ssl.CERT_NONE, max_idle_timeout=30.0)
+    client = pwt.WebTransportClient(config=cfg)
+    try:
+        ses = await client.connect(url=args.url, wt_available_protocols=protocols or None)
+    except Exception as e:
+        # The status of a refused CONNECT, if the error carries it.
+        text = repr(e)
+        cause = e.__cause__
+        emit(ev='refused', what=text, cause=repr(cause), error_code=getattr(e, 'error_code', None))
+        emit(ev='response', status=None, rejected=True, what=text)
+        await asyncio.Event().wait()
+        return
+    emit(ev='connected')
+    emit(ev='response', status=200, protocol=ses.wt_protocol, headers={}, settings=None)
+    p = Peer(ses)
+    p.start()
+    await session_event(p, ses.wt_protocol)
+    stdin_commands(asyncio.get_running_loop(), p.command)
+    await asyncio.Event().wait()
+
+
+# ---------------------------------------------------------------------------
+async def serve_until_sigterm(server, on_conn, games):
+    """Accepts connections until SIGTERM (the check is over), then prints, for
+    each baton game still open, pywebtransport's own view of the session's
+    flow control, so that a stalled game says which side held credit back."""
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
 
@@ -382,29 +409,6 @@ async def run_server(args, protocols):
                   d.peer_max_streams_bidi, d.local_streams_uni_opened, d.peer_max_streams_uni), flush=True)
 
 
-async def run_client(args, protocols):
-    cfg = pwt.ClientConfig(verify_mode=ssl.CERT_NONE, max_idle_timeout=30.0)
-    client = pwt.WebTransportClient(config=cfg)
-    try:
-        ses = await client.connect(url=args.url, wt_available_protocols=protocols or None)
-    except Exception as e:
-        # The status of a refused CONNECT, if the error carries it.
-        text = repr(e)
-        cause = e.__cause__
-        emit(ev='refused', what=text, cause=repr(cause), error_code=getattr(e, 'error_code', None))
-        emit(ev='response', status=None, rejected=True, what=text)
-        await asyncio.Event().wait()
-        return
-    emit(ev='connected')
-    emit(ev='response', status=200, protocol=ses.wt_protocol, headers={}, settings=None)
-    p = Peer(ses)
-    p.start()
-    await session_event(p, ses.wt_protocol)
-    stdin_commands(asyncio.get_running_loop(), p.command)
-    await asyncio.Event().wait()
-
-
-# ---------------------------------------------------------------------------
 # Devious baton (draft-frindell-webtrans-devious-baton-00), as gowt_baton,
 # pico_baton and aioquic/peer.py play it.
 
@@ -634,34 +638,7 @@ async def baton_server(args):
             games.add(g)
             g.start()
 
-    # On SIGTERM (the check is over) the server prints, for each game still
-    # open, pywebtransport's own view of the session's flow control, so that
-    # a stalled game says which side held the credit back.
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-
-    async def accept_all():
-        async for conn in server.incoming_connections():
-            asyncio.get_running_loop().create_task(on_conn(conn))
-
-    acceptor = asyncio.get_running_loop().create_task(accept_all())
-    await stop.wait()
-    acceptor.cancel()
-    for g in games:
-        if g.closed:
-            continue
-        try:
-            d = await asyncio.wait_for(g.s.diagnose(), 2)
-        except Exception as e:
-            print('game still open at SIGTERM; no diagnostics: %r' % e, flush=True)
-            continue
-        print('game still open at SIGTERM: turns %d, flow_control_negotiated %s, bidi from peer opened %d'
-              ' closed %d (our limit %d), uni from peer opened %d closed %d (our limit %d),'
-              ' data received %d (our limit %d), our streams bidi %d/%d uni %d/%d' % (
-                  g.turns, d.flow_control_negotiated, d.peer_streams_bidi_opened, d.peer_streams_bidi_closed,
-                  d.local_max_streams_bidi, d.peer_streams_uni_opened, d.peer_streams_uni_closed,
-                  d.local_max_streams_uni, d.data_received, d.local_max_data, d.local_streams_bidi_opened,
-                  d.peer_max_streams_bidi, d.local_streams_uni_opened, d.peer_max_streams_uni), flush=True)
+    await serve_until_sigterm(server, on_conn, games)
 
 
 async def baton_client(args, protocols):
