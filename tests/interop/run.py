@@ -1017,8 +1017,9 @@ def check_baton_gowt_client(env, count, choose=None):
     rc, out, err = run_prog(env, 'gowt_baton_client',
                             [os.path.join(env.build, 'gowt_baton'), '-T', '25', '-l', glog, '127.0.0.1', str(port),
                              '/baton?version=0&baton=%d&count=%d' % (baton, count)], 40)
-    with open(glog, errors='replace') as f:
-        env.log('gowt_baton client log', f.read())
+    if os.path.exists(glog):  # not when gowt_baton failed before opening it
+        with open(glog, errors='replace') as f:
+            env.log('gowt_baton client log', f.read())
     srv.terminate()
     srv.wait(5)
     server_log(env, PEER_NAME + ' baton server', logf)
