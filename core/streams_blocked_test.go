@@ -52,17 +52,20 @@ func TestStreamsBlockedOncePerLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var st *Stream
+	// Each ended stream raises the server's limit (2 -> 3 -> 4): wait for
+	// both, so that the limit reached below is the last one.
+	maxUni := func() uint64 {
+		sess.fc.mu.Lock()
+		defer sess.fc.mu.Unlock()
+		return sess.fc.maxUni
+	}
+	for deadline = time.Now().Add(5 * time.Second); maxUni() < 4 && time.Now().Before(deadline); {
+		time.Sleep(2 * time.Millisecond)
+	}
+	if m := maxUni(); m != 4 {
+		t.Fatalf("the server's uni limit is %d after the held streams ended, want 4", m)
+	}
 	var err error
-	for deadline = time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-		if st, err = sess.OpenStream(false, 0); CodeOf(err) != ErrLimit {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatalf("no credit after the held streams ended: %v", err)
-	}
-	_ = st.Send([]byte("x"), false)
 	for {
 		if _, err = sess.OpenStream(false, 0); CodeOf(err) == ErrLimit {
 			break
