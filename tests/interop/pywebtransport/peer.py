@@ -377,7 +377,6 @@ async def run_client(args, protocols):
     await asyncio.Event().wait()
 
 
-# ---------------------------------------------------------------------------
 async def serve_until_sigterm(server, on_conn, games):
     """Accepts connections until SIGTERM (the check is over), then prints, for
     each baton game still open, pywebtransport's own view of the session's
@@ -409,6 +408,7 @@ async def serve_until_sigterm(server, on_conn, games):
                   d.peer_max_streams_bidi, d.local_streams_uni_opened, d.peer_max_streams_uni), flush=True)
 
 
+# ---------------------------------------------------------------------------
 # Devious baton (draft-frindell-webtrans-devious-baton-00), as gowt_baton,
 # pico_baton and aioquic/peer.py play it.
 
