@@ -54,8 +54,10 @@
  * - Buffers returned by gowt_provide_stream_data() and
  *   gowt_provide_datagram() are owned by the library and writable only until
  *   the callback that received the PROVIDE_* event returns.
- * - The application owns its app_ctx / stream_ctx pointers; the library never
- *   dereferences or frees them. Release them on DEREGISTER / FREE.
+ * - The application owns its app_ctx / stream_ctx / send_ctx values; the
+ *   library never dereferences or frees them, so any value will do (a
+ *   pointer, NULL, or an integer cast to void *). Release what they refer to
+ *   on DEREGISTER / FREE (send_ctx: on its SEND_COMPLETE).
  *
  * ---------------------------------------------------------------------------
  * ERRORS

@@ -517,3 +517,136 @@ fn function_signatures_match() {
         bad.join("\n")
     );
 }
+
+/// The header's callback typedefs (`typedef RET (*gowt_x_cb)(PARAMS);`): name
+/// and the Rust signature each calls for.
+fn header_callbacks() -> Vec<(String, String, Result<Sig, String>)> {
+    let decls: String = header_text()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut out = Vec::new();
+    for stmt in decls.split([';', '{', '}']) {
+        let stmt = stmt.split_whitespace().collect::<Vec<_>>().join(" ");
+        let Some(rest) = stmt.strip_prefix("typedef ") else {
+            continue;
+        };
+        let Some(star) = rest.find("(*") else {
+            continue;
+        };
+        let ret = &rest[..star];
+        let after = &rest[star + 2..];
+        let Some(name_end) = after.find(')') else {
+            continue;
+        };
+        let name = after[..name_end].trim();
+        let params = after[name_end + 1..].trim();
+        let (Some(params), true) = (
+            params.strip_prefix('(').and_then(|p| p.strip_suffix(')')),
+            name.starts_with("gowt_"),
+        ) else {
+            continue;
+        };
+        let params = if params.trim() == "void" { "" } else { params };
+        let sig = (|| {
+            let ret = c_to_rust(ret, false)?;
+            Ok(Sig {
+                params: split_top(params)
+                    .into_iter()
+                    .map(|p| c_to_rust(p, true))
+                    .collect::<Result<_, _>>()?,
+                ret: if ret == "c_void" { String::new() } else { ret },
+            })
+        })();
+        out.push((name.to_string(), stmt.clone(), sig));
+    }
+    out
+}
+
+/// lib.rs's `pub type gowt_x_cb = Option<unsafe extern "C" fn(..) -> ..>;`.
+fn lib_rs_callbacks() -> BTreeMap<String, Sig> {
+    let raw = std::fs::read_to_string(lib_rs_path()).expect("read lib.rs (set GOWT_SYS_LIB_RS)");
+    let text: String = raw
+        .lines()
+        .map(|l| l.find("//").map_or(l, |i| &l[..i]))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut out = BTreeMap::new();
+    for (p, _) in text.match_indices("pub type ") {
+        let rest = &text[p + "pub type ".len()..];
+        let name: String = rest.chars().take_while(|&c| is_ident(c)).collect();
+        let Some(def) = rest[name.len()..].trim_start().strip_prefix('=') else {
+            continue;
+        };
+        let def = &def[..def.find(';').unwrap_or(def.len())];
+        let Some(f) = def.find("fn(") else {
+            continue; // not a function pointer type
+        };
+        let after = &def[f + 2..];
+        let mut depth = 0;
+        let close = after
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .expect("unbalanced parentheses in lib.rs")
+            .0;
+        // What follows the parameters, up to the Option's closing `>`.
+        let tail = after[close + 1..].trim();
+        let tail = tail.strip_suffix('>').unwrap_or(tail);
+        // rustfmt leaves a comma after the type when it splits the Option.
+        let tail = tail.trim().trim_end_matches(',');
+        let ret = tail.trim().strip_prefix("->").unwrap_or("");
+        let params = split_top(&after[1..close])
+            .into_iter()
+            .map(|p| rust_norm(p.split_once(':').map_or(p, |(_, t)| t)))
+            .collect();
+        out.insert(
+            name,
+            Sig {
+                params,
+                ret: rust_norm(ret),
+            },
+        );
+    }
+    out
+}
+
+/// Every callback typedef of the header has a `pub type` of the same name in
+/// lib.rs with the same parameter and return types: the library calls the
+/// Rust callback through it, so a wrong type would only show at run time.
+#[test]
+fn callback_types_match() {
+    let cbs = header_callbacks();
+    assert!(
+        cbs.iter().any(|(n, _, _)| n == "gowt_session_cb")
+            && cbs.iter().any(|(n, _, _)| n == "gowt_log_cb"),
+        "the header parser missed a callback typedef: {:?}",
+        cbs.iter().map(|(n, _, _)| n).collect::<Vec<_>>()
+    );
+    let ours = lib_rs_callbacks();
+    let mut bad = Vec::new();
+    for (name, c, want) in &cbs {
+        match (want, ours.get(name)) {
+            (Ok(w), Some(got)) if w == got => {}
+            (Ok(w), Some(got)) => bad.push(format!(
+                "{name}\n    gowt.h: {c}\n      (wants {w})\n    lib.rs: {got}"
+            )),
+            (Ok(w), None) => bad.push(format!("{name}: no `pub type` in lib.rs (wants {w})")),
+            (Err(e), _) => bad.push(format!("{name}: {e}\n    gowt.h: {c}")),
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} callback type(s) in {} differ from gowt.h:\n{}",
+        bad.len(),
+        lib_rs_path().display(),
+        bad.join("\n")
+    );
+}
